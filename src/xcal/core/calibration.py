@@ -1,0 +1,153 @@
+"""The calibration pipeline: picks → first geometry → automatic refinement over all rings.
+
+Automatic refinement grows the set of rings outwards from the picked ones: rings near the picks
+are predicted well by the first geometry, and each refit predicts the next rings better. This is
+what keeps a rough start from locking onto neighbouring rings, the usual way calibrations end in
+a wrong but self-consistent geometry. The user's picks stay in every fit as an anchor, and
+extracted points whose residual is an outlier are rejected before the final fit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from pyFAI.geometry import Geometry
+
+from ..peaks.ring_extraction import ExtractionOptions, extract_rings, image_tth_range, visible_rings
+from .errors import FitError, PickError
+from .initial_guess import guess_geometry
+from .progress import Task, ensure_task
+from .refinement import DEFAULT_FIX, ControlPoints, FitResult, geometry_values, mad_outliers, refine, ring_tth
+
+
+@dataclass
+class RefineOptions:
+    """What is refined and how the automatic refinement searches for peaks."""
+
+    fix: tuple[str, ...] = DEFAULT_FIX
+    auto: bool = True  # extract peaks on all rings; off: fit the picks only
+    extraction: ExtractionOptions = field(default_factory=ExtractionOptions)
+    max_iterations: int = 12
+    tolerance_px: float = 1e-3  # stop when the geometry moves the rings by less than this
+    outlier_mads: float = 5.0
+
+
+@dataclass
+class CalibrationResult:
+    fit: FitResult
+    history: list[Geometry]  # start, then the geometry after each refinement pass
+    iterations: int
+    picks: int  # number of user-picked points used as anchor
+    warnings: list[str]
+
+    @property
+    def geometry(self) -> Geometry:
+        return self.fit.geometry
+
+
+def calibrate(
+    data: np.ndarray,
+    invalid: np.ndarray | None,
+    detector,
+    dspacing: np.ndarray,
+    wavelength: float,
+    picks: ControlPoints,
+    distance: float | None = None,
+    options: RefineOptions | None = None,
+    task: Task | None = None,
+) -> CalibrationResult:
+    """Full calibration from picks on at least one ring (the "Calibrate" button)."""
+    opts = options or RefineOptions()
+    task = ensure_task(task)
+    task.report(0.0, "Estimating the geometry from the picks")
+    first = guess_geometry(picks, detector, wavelength, dspacing, distance, tuple(opts.fix))
+    return refine_calibration(data, invalid, first.geometry, dspacing, picks, opts, task.sub(0.1, 1.0))
+
+
+def refine_calibration(
+    data: np.ndarray,
+    invalid: np.ndarray | None,
+    geometry: Geometry,
+    dspacing: np.ndarray,
+    picks: ControlPoints,
+    options: RefineOptions | None = None,
+    task: Task | None = None,
+) -> CalibrationResult:
+    """Refine an existing geometry (the "Refine" button), with or without automatic peak search."""
+    opts = options or RefineOptions()
+    task = ensure_task(task)
+    dspacing = np.asarray(dspacing, dtype=float)
+    history = [geometry]
+    warnings: list[str] = []
+    if not opts.auto:
+        if len(picks) == 0:
+            raise PickError("There are no picks to refine on: pick a ring, or turn automatic refinement on.")
+        fit = refine(geometry, picks, dspacing, opts.fix)
+        return CalibrationResult(fit, history + [fit.geometry], 1, len(picks), warnings + fit.warnings)
+    valid = np.isfinite(data) if invalid is None else (~invalid & np.isfinite(data))
+    if not valid.any():
+        raise FitError("Every pixel of the image is masked or invalid: nothing to calibrate on.")
+    limit = _initial_limit(geometry, dspacing, picks)
+    fit: FitResult | None = None
+    iterations = 0
+    for iterations in range(1, opts.max_iterations + 1):
+        sub = task.sub((iterations - 1) / opts.max_iterations, iterations / opts.max_iterations)
+        tth_min, tth_max = image_tth_range(geometry, valid)
+        rings = visible_rings(geometry, dspacing, (tth_min, min(limit, tth_max)))
+        found = extract_rings(data, invalid, geometry, dspacing, opts.extraction, rings, task=sub)
+        fit = _fit_with_anchor(geometry, found, picks, dspacing, opts)
+        moved = _ring_shift_px(geometry, fit.geometry, data.shape)
+        geometry = fit.geometry
+        history.append(geometry)
+        if limit < tth_max:
+            limit = limit * 1.6 + 0.02  # let the next pass see more rings
+        elif moved < opts.tolerance_px:
+            break
+    assert fit is not None
+    if len(fit.points) == len(picks):
+        warnings.append(
+            "Automatic refinement found no peaks on the rings: lower the intensity minimum factor, widen Δ2θ, or check the mask."
+        )
+    elif iterations == opts.max_iterations:
+        warnings.append("The refinement had not fully settled after the last pass: press Refine again.")
+    return CalibrationResult(fit, history, iterations, len(picks), warnings + fit.warnings)
+
+
+def _initial_limit(geometry: Geometry, dspacing: np.ndarray, picks: ControlPoints) -> float:
+    """2θ up to which the first pass searches: a little beyond the outermost picked ring."""
+    if len(picks) == 0:
+        return np.inf
+    tth = ring_tth(dspacing, np.unique(picks.rings), geometry.wavelength)
+    return float(np.nanmax(tth) * 1.35 + 0.01)
+
+
+def _fit_with_anchor(geometry: Geometry, found: ControlPoints, picks: ControlPoints, dspacing, opts: RefineOptions) -> FitResult:
+    """Refine on extracted points plus the user's picks, rejecting outliers among extracted points."""
+    found = ControlPoints(found.rows, found.cols, found.rings)  # unweighted
+    combined = ControlPoints.concatenate([picks, found])
+    if len(combined) == 0:
+        raise FitError("No peaks were found on any ring: pick a ring, or relax the peak search options.")
+    anchor = np.zeros(len(combined), bool)
+    anchor[: len(picks)] = True
+    fit = refine(geometry, combined, dspacing, opts.fix)
+    for _ in range(2):
+        out = mad_outliers(fit.residual_px, opts.outlier_mads, floor=0.05) & ~anchor
+        if not out.any():
+            break
+        combined, anchor = combined.subset(~out), anchor[~out]
+        fit = refine(fit.geometry, combined, dspacing, opts.fix)
+    return fit
+
+
+def _ring_shift_px(a: Geometry, b: Geometry, shape: tuple[int, int]) -> float:
+    """Largest radial move of the rings between two geometries, in pixels, at a few image points."""
+    rows = np.linspace(0, shape[0] - 1, 5)
+    cols = np.linspace(0, shape[1] - 1, 5)
+    rr, cc = [x.ravel() for x in np.meshgrid(rows, cols, indexing="ij")]
+    ta = a.tth(rr, cc)
+    tb = b.tth(rr, cc, param=[geometry_values(b)[p] for p in ("dist", "poni1", "poni2", "rot1", "rot2", "rot3")])
+    h = 0.5
+    grad = np.hypot(a.tth(rr + h, cc) - a.tth(rr - h, cc), a.tth(rr, cc + h) - a.tth(rr, cc - h)) / (2 * h)
+    wl = abs(a.wavelength - b.wavelength) / a.wavelength
+    return float(np.max(np.abs(tb - ta) / np.maximum(grad, 1e-12))) + wl * max(shape)

@@ -1,0 +1,89 @@
+"""The user's picked peaks, grouped by ring, with undo and pyFAI ``.npt`` files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pyFAI.calibrant import Calibrant
+from pyFAI.control_points import ControlPoints as PyfaiControlPoints
+
+from .atomic import atomic_path
+from .errors import PickError
+from .refinement import ControlPoints
+
+
+@dataclass
+class PickGroup:
+    """Points picked with one click (a whole ring or one peak); ``ring`` is 0-based."""
+
+    ring: int
+    points: np.ndarray  # (N, 2) rows, cols
+
+
+class PickSet:
+    """Ordered groups of picks; the last group added is the first undone."""
+
+    def __init__(self) -> None:
+        self.groups: list[PickGroup] = []
+
+    def __len__(self) -> int:
+        return sum(len(g.points) for g in self.groups)
+
+    def add(self, ring: int, points: np.ndarray) -> PickGroup:
+        pts = np.asarray(points, dtype=float).reshape(-1, 2)
+        if ring < 0:
+            raise PickError(f"Ring numbers start at 1 (got {ring + 1}).")
+        if len(pts) == 0:
+            raise PickError("No peak was found at the click.")
+        group = PickGroup(int(ring), pts)
+        self.groups.append(group)
+        return group
+
+    def undo(self) -> PickGroup | None:
+        return self.groups.pop() if self.groups else None
+
+    def remove(self, index: int) -> None:
+        del self.groups[index]
+
+    def clear(self) -> None:
+        self.groups.clear()
+
+    def rings(self) -> list[int]:
+        return sorted({g.ring for g in self.groups})
+
+    def control_points(self) -> ControlPoints:
+        if not self.groups:
+            return ControlPoints(np.empty(0), np.empty(0), np.empty(0, np.int64))
+        pts = np.concatenate([g.points for g in self.groups])
+        rings = np.concatenate([np.full(len(g.points), g.ring) for g in self.groups])
+        return ControlPoints(pts[:, 0], pts[:, 1], rings)
+
+    def save_npt(self, path: str | Path, dspacing: np.ndarray, wavelength: float | None) -> None:
+        """Write pyFAI's control-point format (readable by pyFAI-calib2), atomically."""
+        cp = PyfaiControlPoints(calibrant=Calibrant(dspacing=list(dspacing), wavelength=wavelength))
+        for g in self.groups:
+            cp.append(g.points.tolist(), ring=g.ring)
+        with atomic_path(path) as tmp:
+            cp.save(str(tmp))
+
+    @classmethod
+    def load_npt(cls, path: str | Path) -> "PickSet":
+        path = Path(path)
+        if not path.is_file():
+            raise PickError(f"Cannot read picks: {path} does not exist.")
+        cp = PyfaiControlPoints()
+        try:
+            cp.load(str(path))
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            raise PickError(f"Cannot read picks from {path.name}: {exc}") from exc
+        picks = cls()
+        for label in cp.get_labels():
+            group = cp.get(lbl=label)
+            if group.ring is None or not group.points:
+                continue
+            picks.add(int(group.ring), np.asarray(group.points, dtype=float))
+        if not picks.groups:
+            raise PickError(f"{path.name} holds no control points with a ring number.")
+        return picks

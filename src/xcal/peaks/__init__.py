@@ -1,0 +1,1 @@
+"""Peak and ring search on detector images (no Qt)."""

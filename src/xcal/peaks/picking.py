@@ -1,0 +1,193 @@
+"""Peak picking from a user's click: one peak, or every point of the clicked ring.
+
+Ring search seeds from pyFAI (Massif: the connected bright region around the click; or blob
+detection near the click), fits a circle/ellipse through the seeds and then traces the whole ring
+in pixel space with sub-pixel sector centroids. Tracing is what crosses detector gaps and
+beamstop shadows, where a connected region stops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+
+import numpy as np
+from pyFAI.blob_detection import BlobDetection
+from pyFAI.massif import Massif
+
+from ..core.conics import fit_circle, fit_ellipse
+from ..core.errors import PickError
+from ..core.refinement import mad_outliers
+from .coordinates import EllipseCoordinate
+from .sector_peaks import Candidates, sector_points
+
+METHODS = ("massif", "blob")
+
+
+def pick_single_peak(data: np.ndarray, invalid: np.ndarray | None, row: float, col: float, search_size: int = 10) -> tuple[float, float]:
+    """Brightest valid pixel within ±search_size of the click, refined to sub-pixel.
+
+    The sub-pixel position is the background-subtracted centroid of the 3x3 neighbourhood.
+    """
+    h, w = data.shape
+    r0, r1 = max(int(row) - search_size, 0), min(int(row) + search_size + 1, h)
+    c0, c1 = max(int(col) - search_size, 0), min(int(col) + search_size + 1, w)
+    if r0 >= r1 or c0 >= c1:
+        raise PickError(f"The click at x={col:.0f}, y={row:.0f} is outside the image.")
+    box = np.array(data[r0:r1, c0:c1], dtype=float)
+    bad = ~np.isfinite(box)
+    if invalid is not None:
+        bad |= invalid[r0:r1, c0:c1]
+    if bad.all():
+        raise PickError(f"Every pixel near x={col:.0f}, y={row:.0f} is masked.")
+    box[bad] = -np.inf
+    i, j = np.unravel_index(np.argmax(box), box.shape)
+    ii, jj = np.mgrid[max(i - 1, 0) : min(i + 2, box.shape[0]), max(j - 1, 0) : min(j + 2, box.shape[1])]
+    patch = box[ii, jj]
+    good = np.isfinite(patch)
+    weights = np.where(good, patch - patch[good].min(), 0.0)
+    if weights.sum() <= 0:
+        return float(r0 + i), float(c0 + j)
+    return float(r0 + (weights * ii).sum() / weights.sum()), float(c0 + (weights * jj).sum() / weights.sum())
+
+
+class RingPicker:
+    """Ring search on one image.
+
+    pyFAI's Massif blurs the whole image it is given, which takes seconds on 4 Mpx; it only needs
+    the neighbourhood of the click (tracing does the rest), so it runs on a tile around the click.
+    """
+
+    def __init__(self, data: np.ndarray, invalid: np.ndarray | None = None, tile: int = 768) -> None:
+        self.data = np.asarray(data, dtype=np.float32)
+        self.invalid = invalid if invalid is not None else ~np.isfinite(self.data)
+        self.tile = tile
+        self._massifs: dict[tuple[int, int], Massif] = {}
+
+    def _massif_at(self, row: float, col: float) -> tuple[Massif, int, int]:
+        """The Massif of the tile holding the click, and the tile's origin (row, col)."""
+        h, w = self.data.shape
+        step = self.tile // 2
+        r0 = int(np.clip(round(row / step) * step - step, 0, max(h - self.tile, 0)))
+        c0 = int(np.clip(round(col / step) * step - step, 0, max(w - self.tile, 0)))
+        if (r0, c0) not in self._massifs:
+            tile = np.s_[r0 : r0 + self.tile, c0 : c0 + self.tile]
+            massif = Massif(self.data[tile], self.invalid[tile])
+            massif.log_info = False
+            self._massifs[(r0, c0)] = massif
+        return self._massifs[(r0, c0)], r0, c0
+
+    def seeds(self, row: float, col: float, method: str = "massif", search_size: int = 10) -> np.ndarray:
+        """Peak positions (N, 2) near the click on the clicked ring, from pyFAI."""
+        if method not in METHODS:
+            raise PickError(f"Unknown peak search method {method!r}: use one of {', '.join(METHODS)}.")
+        start = pick_single_peak(self.data, self.invalid, row, col, search_size)
+        massif, r0, c0 = self._massif_at(*start)
+        seed = (int(round(start[0])) - r0, int(round(start[1])) - c0)
+        found = self._blob_seeds(massif, seed, r0, c0) if method == "blob" else []
+        if len(found) < 5:  # blob keypoints are sparse on thin rings: complete with Massif's peaks
+            found += [(p[0] + r0, p[1] + c0) for p in massif.find_peaks(seed, nmax=400, stdout=None)]
+        return np.array([start] + [tuple(p) for p in found], dtype=float).reshape(-1, 2)
+
+    def _blob_seeds(self, massif: Massif, seed: tuple[int, int], tile_r: int, tile_c: int) -> list[tuple[float, float]]:
+        """Blob-detection keypoints inside the Massif region of the click (as pyFAI-calib did)."""
+        region = massif.calculate_massif(seed)
+        if region is None:
+            return []
+        rr, cc = np.nonzero(region)
+        r0, r1, c0, c1 = rr.min(), rr.max() + 1, cc.min(), cc.max() + 1
+        data, invalid = massif.data, self.invalid[tile_r : tile_r + region.shape[0], tile_c : tile_c + region.shape[1]]
+        crop = np.where(invalid[r0:r1, c0:c1], 0, data[r0:r1, c0:c1])
+        blob = BlobDetection(crop, init_sigma=1.0, dest_sigma=2.0, mask=invalid[r0:r1, c0:c1].astype(np.int8))
+        with contextlib.redirect_stdout(io.StringIO()), _quiet("pyFAI.blob_detection"):
+            blob.process()
+        kp = blob.keypoints
+        if len(kp) == 0:
+            return []
+        y = np.clip(np.round(kp.y).astype(int), 0, r1 - r0 - 1)
+        x = np.clip(np.round(kp.x).astype(int), 0, c1 - c0 - 1)
+        inside = region[r0:r1, c0:c1][y, x]
+        return [(float(a) + r0 + tile_r, float(b) + c0 + tile_c) for a, b in zip(kp.y[inside], kp.x[inside])]
+
+    def trace(self, seeds: np.ndarray, min_snr: float = 3.0, iterations: int = 4) -> np.ndarray:
+        """Follow the ring through ``seeds`` all around the image; returns sub-pixel points (N, 2).
+
+        The conic is refitted after each pass, so the window shrinks from a generous one around a
+        rough circle to a tight one around the ring's true (elliptical) shape.
+        """
+        pts = np.asarray(seeds, dtype=float)
+        if len(pts) < 5:
+            return pts
+        try:
+            circle = _robust_circle(pts)
+        except ValueError:
+            return pts
+        coord = EllipseCoordinate.circle(circle.row, circle.col, circle.radius)
+        if not (3.0 < circle.radius < 20 * max(self.data.shape)):
+            return pts
+        width_px = max(6.0, 0.03 * circle.radius)
+        best = pts
+        for _ in range(iterations):
+            radial, azimuth = coord.maps(self.data.shape)
+            half = width_px / coord.pixels_per_radial_unit()
+            pixels = Candidates.from_image(self.data, self.invalid, radial, azimuth, (1 - half, 1 + half))
+            n_sectors = int(np.clip(2 * np.pi * coord.pixels_per_radial_unit() / 6.0, 24, 2880))
+            found = sector_points(pixels, coord, 1.0, half, n_sectors, min_snr)
+            if len(found) < 6:
+                break
+            rows, cols = found.rows, found.cols
+            keep = ~mad_outliers(coord.radial(rows, cols), 4.0, floor=0.5 / coord.pixels_per_radial_unit())
+            rows, cols = rows[keep], cols[keep]
+            best = np.column_stack([rows, cols])
+            coord = _conic_through(rows, cols, coord)
+            width_px = max(3.0, 3.0 * found.fwhm * coord.pixels_per_radial_unit(), 0.5 * width_px)
+        return best
+
+    def pick_ring(self, row: float, col: float, method: str = "massif", search_size: int = 10) -> np.ndarray:
+        """All points of the ring under the click, as (N, 2) array of (row, col)."""
+        seeds = self.seeds(row, col, method, search_size)
+        traced = self.trace(seeds)
+        if len(traced) == 0:
+            raise PickError(f"No ring found near x={col:.0f}, y={row:.0f}: click closer to a ring.")
+        return traced
+
+
+@contextlib.contextmanager
+def _quiet(logger_name: str):
+    """pyFAI logs every blob pass at WARNING level; keep the console clean."""
+    log = logging.getLogger(logger_name)
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+def _robust_circle(pts: np.ndarray):
+    """Circle through the seeds, dropping seeds that belong to another ring."""
+    keep = np.ones(len(pts), bool)
+    for _ in range(4):
+        circle = fit_circle(pts[keep, 0], pts[keep, 1])
+        dist = np.hypot(pts[:, 0] - circle.row, pts[:, 1] - circle.col) - circle.radius
+        new = ~mad_outliers(dist, 3.0, floor=1.0)
+        if new.sum() < 5 or (new == keep).all():
+            break
+        keep = new
+    return circle
+
+
+def _conic_through(rows: np.ndarray, cols: np.ndarray, previous: EllipseCoordinate) -> EllipseCoordinate:
+    """Ellipse through the points when they go far enough around, otherwise a circle."""
+    phi = previous.azimuth(rows, cols)
+    coverage = np.count_nonzero(np.bincount(((phi + np.pi) / (2 * np.pi) * 12).astype(int) % 12, minlength=12))
+    if len(rows) >= 20 and coverage >= 8:
+        try:
+            e = fit_ellipse(rows, cols)
+            if e.b > 0.5 * e.a:
+                return EllipseCoordinate(e.row, e.col, e.a, e.b, e.angle)
+        except (ValueError, np.linalg.LinAlgError):
+            pass
+    c = fit_circle(rows, cols)
+    return EllipseCoordinate.circle(c.row, c.col, c.radius)
