@@ -1,0 +1,1 @@
+"""The calibrant d-spacing files shipped with xcal (a data package: see README.md)."""
