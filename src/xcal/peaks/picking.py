@@ -110,11 +110,13 @@ class RingPicker:
         inside = region[r0:r1, c0:c1][y, x]
         return [(float(a) + r0 + tile_r, float(b) + c0 + tile_c) for a, b in zip(kp.y[inside], kp.x[inside])]
 
-    def trace(self, seeds: np.ndarray, min_snr: float = 3.0, iterations: int = 4) -> np.ndarray:
-        """Follow the ring through ``seeds`` all around the image; returns sub-pixel points (N, 2).
+    def trace(self, seeds: np.ndarray, min_snr: float = 3.0, max_passes: int = 24) -> np.ndarray:
+        """Follow the ring through ``seeds`` around the image; returns sub-pixel points (N, 2).
 
-        The conic is refitted after each pass, so the window shrinks from a generous one around a
-        rough circle to a tight one around the ring's true (elliptical) shape.
+        A circle through a short arc extrapolates badly, so the ring is grown: each pass accepts
+        only sectors within ``GROW_DEG`` of the arc already found, refits the conic (an ellipse
+        once the points go far enough around) and extends the arc. The search window shrinks from
+        a generous one to a few ring widths as the conic gets better.
         """
         pts = np.asarray(seeds, dtype=float)
         if len(pts) < 5:
@@ -123,26 +125,48 @@ class RingPicker:
             circle = _robust_circle(pts)
         except ValueError:
             return pts
-        coord = EllipseCoordinate.circle(circle.row, circle.col, circle.radius)
         if not (3.0 < circle.radius < 20 * max(self.data.shape)):
             return pts
+        coord = EllipseCoordinate.circle(circle.row, circle.col, circle.radius)
+        allowed = _grow(_coverage(coord.azimuth(pts[:, 0], pts[:, 1])))
         width_px = max(6.0, 0.03 * circle.radius)
         best = pts
-        for _ in range(iterations):
-            radial, azimuth = coord.maps(self.data.shape)
-            half = width_px / coord.pixels_per_radial_unit()
-            pixels = Candidates.from_image(self.data, self.invalid, radial, azimuth, (1 - half, 1 + half))
-            n_sectors = int(np.clip(2 * np.pi * coord.pixels_per_radial_unit() / 6.0, 24, 2880))
-            found = sector_points(pixels, coord, 1.0, half, n_sectors, min_snr)
+        for _ in range(max_passes):
+            ppu = coord.pixels_per_radial_unit()
+            half = width_px / ppu
+            found = sector_points(self._ring_pixels(coord, half), coord, 1.0, half, int(np.clip(2 * np.pi * ppu / 6.0, 24, 2880)), min_snr)
             if len(found) < 6:
                 break
             rows, cols = found.rows, found.cols
-            keep = ~mad_outliers(coord.radial(rows, cols), 4.0, floor=0.5 / coord.pixels_per_radial_unit())
+            keep = allowed[_bins(coord.azimuth(rows, cols))]
+            keep &= ~mad_outliers(coord.radial(rows, cols), 4.0, floor=0.5 / ppu)
+            if keep.sum() < 6:
+                break
             rows, cols = rows[keep], cols[keep]
             best = np.column_stack([rows, cols])
             coord = _conic_through(rows, cols, coord)
-            width_px = max(3.0, 3.0 * found.fwhm * coord.pixels_per_radial_unit(), 0.5 * width_px)
+            grown = _grow(_coverage(coord.azimuth(rows, cols)))
+            width_px = max(3.0, 3.0 * found.fwhm * coord.pixels_per_radial_unit(), 0.7 * width_px)
+            if (grown == allowed).all() and width_px <= 3.0 * found.fwhm * coord.pixels_per_radial_unit() + 1e-9:
+                break
+            allowed = grown
         return best
+
+    def _ring_pixels(self, coord: EllipseCoordinate, half: float) -> Candidates:
+        """Valid pixels of the annulus, computed over the ring's bounding box only."""
+        h, w = self.data.shape
+        reach = max(coord.a, coord.b) * (1 + half) + 2
+        r0, r1 = int(max(coord.row - reach, 0)), int(min(coord.row + reach + 1, h))
+        c0, c1 = int(max(coord.col - reach, 0)), int(min(coord.col + reach + 1, w))
+        if r0 >= r1 or c0 >= c1:
+            return Candidates(*(np.empty(0) for _ in range(5)))
+        rows, cols = np.ogrid[r0:r1, c0:c1]
+        radial = coord.radial(rows, cols)
+        inside = (np.abs(radial - 1.0) < half) & ~self.invalid[r0:r1, c0:c1]
+        rr, cc = np.nonzero(inside)
+        rr, cc = (rr + r0).astype(float), (cc + c0).astype(float)
+        return Candidates(rr, cc, self.data[rr.astype(np.intp), cc.astype(np.intp)].astype(float),
+                          radial[inside], coord.azimuth(rr, cc))
 
     def pick_ring(self, row: float, col: float, method: str = "massif", search_size: int = 10) -> np.ndarray:
         """All points of the ring under the click, as (N, 2) array of (row, col)."""
@@ -151,6 +175,29 @@ class RingPicker:
         if len(traced) == 0:
             raise PickError(f"No ring found near x={col:.0f}, y={row:.0f}: click closer to a ring.")
         return traced
+
+
+GROW_DEG = 30.0
+_N_BINS = 72  # 5° azimuth bins for the covered arc
+
+
+def _bins(phi: np.ndarray) -> np.ndarray:
+    return (((np.asarray(phi) + np.pi) / (2 * np.pi) * _N_BINS).astype(int)) % _N_BINS
+
+
+def _coverage(phi: np.ndarray) -> np.ndarray:
+    covered = np.zeros(_N_BINS, bool)
+    covered[_bins(phi)] = True
+    return covered
+
+
+def _grow(covered: np.ndarray) -> np.ndarray:
+    """Bins within GROW_DEG of a covered bin (circularly)."""
+    k = int(round(GROW_DEG / (360 / _N_BINS)))
+    out = covered.copy()
+    for shift in range(1, k + 1):
+        out |= np.roll(covered, shift) | np.roll(covered, -shift)
+    return out
 
 
 @contextlib.contextmanager

@@ -1,0 +1,281 @@
+"""One calibration in progress: the state the GUI shows and the CLI drives.
+
+The session holds the image (raw and transformed), the detector, the mask, the calibrant, the
+start values, the picks and the history of geometries. Every user action is one method here, so
+the GUI stays a thin layer and the tests exercise exactly what the buttons do.
+
+Coordinates: everything the session exposes (picks, masks, geometry) refers to the *working*
+array, i.e. the raw image after the user's rotations and flips. Saved ``.poni`` files are
+converted back so that they fit the raw file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from pyFAI.detectors import Detector
+from pyFAI.geometry import Geometry
+
+from ..peaks.picking import RingPicker, pick_single_peak
+from .calibrants import load_calibrant
+from .calibration import CalibrationResult, RefineOptions, calibrate, refine_calibration
+from .detectors import detector_mask, make_detector
+from .errors import DetectorError, FitError, PickError, XcalError
+from .images import Image, load_image
+from .integration import Cake, Integrator, Pattern
+from .picks import PickGroup, PickSet
+from .poni import read_poni, resolve_legacy, write_poni
+from .progress import Task
+from .refinement import geometry_values, new_geometry
+from .transforms import ImageTransform, raw_geometry, working_geometry
+
+HC_KEV_A = 12.398419843320026  # h·c in keV·Å: λ[Å] = HC_KEV_A / E[keV]
+
+
+def energy_to_wavelength(kev: float) -> float:
+    """Photon energy in keV → wavelength in metres (pyFAI's unit)."""
+    if not (kev > 0 and np.isfinite(kev)):
+        raise XcalError(f"The energy must be a positive number of keV (got {kev}).")
+    return HC_KEV_A / kev * 1e-10
+
+
+@dataclass
+class HistoryEntry:
+    label: str  # "start", "calibrate", "refine", "edited", "loaded file.poni"
+    geometry: Geometry
+    rms_deg: float | None = None
+
+
+@dataclass
+class CalibrationSession:
+    """State of one calibration; see the module docstring for the coordinate convention."""
+
+    raw: Image | None = None
+    transform: ImageTransform = field(default_factory=ImageTransform)
+    raw_detector: Detector | None = None
+    user_mask: np.ndarray | None = None  # working frame, True = excluded
+    use_mask: bool = True
+    calibrant_name: str | None = None
+    dspacing: np.ndarray | None = None
+    wavelength: float | None = None  # metres
+    distance: float | None = None  # metres, start value
+    picks: PickSet = field(default_factory=PickSet)
+    result: CalibrationResult | None = None
+    history: list[HistoryEntry] = field(default_factory=list)
+    integrator: Integrator = field(default_factory=Integrator)
+    _picker: RingPicker | None = field(default=None, repr=False)
+    _data: np.ndarray | None = field(default=None, repr=False)
+    _invalid: np.ndarray | None = field(default=None, repr=False)
+
+    # -- image, detector, transform -------------------------------------------------------------
+    def load_image(self, source: str | Path, frame: int = 0) -> Image:
+        """Load an image; the current transform is applied, the detector re-checked against it."""
+        image = load_image(source, frame)
+        if self.raw is not None and image.shape != self.raw.shape:
+            self.raw_detector = None  # a different detector: the user must choose again
+            self.user_mask = None
+            self.picks.clear()
+        self.raw = image
+        self._refresh()
+        return image
+
+    def set_image(self, image: Image) -> None:
+        """Use an already loaded image (the GUI loads in a worker thread)."""
+        self.raw = image
+        self._refresh()
+
+    def set_detector(self, name: str | None = None, pixel_um: float | tuple[float, float] | None = None) -> Detector:
+        shape = self.raw.shape if self.raw is not None else None
+        self.raw_detector = make_detector(name, pixel_um, shape)
+        self._refresh()
+        return self.raw_detector
+
+    def set_transform(self, transform: ImageTransform) -> None:
+        """Change the rotations/flips; picks, mask and geometry are carried over to the new frame."""
+        if self.raw is None:
+            self.transform = transform.reduced()
+            return
+        raw_shape = self.raw.shape
+        old = self.transform
+        new = transform.reduced()
+        mask_raw = None if self.user_mask is None else old.invert(self.user_mask)
+        geometry_raw = None if self.geometry is None else raw_geometry(self.geometry, old, raw_shape, self.raw_detector)
+        groups = [(g.ring, np.column_stack(old.points_to_raw(g.points[:, 0], g.points[:, 1], raw_shape))) for g in self.picks.groups]
+        self.transform = new
+        self._refresh()
+        self.user_mask = None if mask_raw is None else new.apply(mask_raw).copy()
+        self.picks.clear()
+        for ring, pts in groups:
+            self.picks.add(ring, np.column_stack(new.points_from_raw(pts[:, 0], pts[:, 1], raw_shape)))
+        if geometry_raw is not None:
+            self._push("transformed", working_geometry(geometry_raw, new, raw_shape))
+
+    def _refresh(self) -> None:
+        if self.raw is None:
+            return
+        self._data = np.ascontiguousarray(self.transform.apply(self.raw.data))
+        invalid = self.raw.invalid.copy()
+        if self.raw_detector is not None:
+            if tuple(self.raw_detector.shape or self.raw.shape) != tuple(self.raw.shape):
+                self.raw_detector = None
+            else:
+                gaps = detector_mask(self.raw_detector, self.raw.shape)
+                if gaps is not None:
+                    invalid |= gaps
+        self._invalid = np.ascontiguousarray(self.transform.apply(invalid))
+        if self.user_mask is not None and self.user_mask.shape != self._data.shape:
+            self.user_mask = None
+        self._picker = None
+
+    @property
+    def data(self) -> np.ndarray:
+        if self._data is None:
+            raise XcalError("No image is loaded.")
+        return self._data
+
+    @property
+    def invalid(self) -> np.ndarray:
+        """Pixels excluded from every calculation: invalid pixels, gaps, and the mask if in use."""
+        if self._invalid is None:
+            raise XcalError("No image is loaded.")
+        if self.use_mask and self.user_mask is not None:
+            return self._invalid | self.user_mask
+        return self._invalid
+
+    @property
+    def detector(self) -> Detector:
+        """The detector of the working array (generic if the transform rotates or flips)."""
+        if self.raw_detector is None or self.raw is None:
+            raise DetectorError("No detector is set: choose the detector or give its pixel size.")
+        if self.transform.is_identity:
+            return self.raw_detector
+        probe = new_geometry(self.raw_detector, dist=0.1, wavelength=1e-10)
+        return working_geometry(probe, self.transform, self.raw.shape).detector
+
+    # -- calibrant and start values ----------------------------------------------------------------
+    def set_calibrant(self, name_or_path: str | Path) -> None:
+        calibrant = load_calibrant(name_or_path)
+        self.dspacing = np.asarray(calibrant.dspacing, dtype=float)
+        self.calibrant_name = Path(str(name_or_path)).stem
+
+    def set_energy(self, kev: float) -> None:
+        self.wavelength = energy_to_wavelength(kev)
+
+    # -- picks -----------------------------------------------------------------------------------
+    @property
+    def picker(self) -> RingPicker:
+        if self._picker is None:
+            self._picker = RingPicker(self.data, self.invalid)
+        return self._picker
+
+    def pick(self, row: float, col: float, ring: int, mode: str = "ring", method: str = "massif", search_size: int = 10) -> PickGroup:
+        """Pick at a click: ``mode`` 'ring' (all peaks of the ring) or 'peak' (one peak); ring 0-based."""
+        if self.dspacing is not None and ring >= len(self.dspacing):
+            raise PickError(f"Ring {ring + 1} does not exist: {self.calibrant_name} has {len(self.dspacing)} lines.")
+        if mode == "peak":
+            points = np.array([pick_single_peak(self.data, self.invalid, row, col, search_size)])
+        elif mode == "ring":
+            points = self.picker.pick_ring(row, col, method, search_size)
+        else:
+            raise PickError(f"Unknown pick mode {mode!r}: use 'ring' or 'peak'.")
+        return self.picks.add(ring, points)
+
+    # -- calibration -----------------------------------------------------------------------------
+    def _check_ready(self) -> None:
+        if self.raw is None:
+            raise XcalError("Load a calibration image first.")
+        if self.dspacing is None:
+            raise XcalError("Choose a calibrant first.")
+        if not self.wavelength:
+            raise XcalError("Enter the wavelength or the energy first.")
+        self.detector  # raises if unset
+
+    def calibrate(self, options: RefineOptions | None = None, task: Task | None = None) -> CalibrationResult:
+        """Picks → geometry → automatic refinement. Picks are kept whatever happens."""
+        self._check_ready()
+        if len(self.picks) == 0:
+            raise PickError("No peaks are picked: click on a ring first.")
+        result = calibrate(
+            self.data, self.invalid, self.detector, self.dspacing, self.wavelength,
+            self.picks.control_points(), self.distance, options, task,
+        )
+        return self._accept("calibrate", result)
+
+    def refine(self, options: RefineOptions | None = None, task: Task | None = None) -> CalibrationResult:
+        """Refine the current geometry (after a calibration, a loaded .poni, or hand edits)."""
+        self._check_ready()
+        if self.geometry is None:
+            raise FitError("There is no geometry to refine yet: calibrate first or load a .poni file.")
+        result = refine_calibration(self.data, self.invalid, self.geometry, self.dspacing, self.picks.control_points(), options, task)
+        return self._accept("refine", result)
+
+    def _accept(self, label: str, result: CalibrationResult) -> CalibrationResult:
+        self.result = result
+        self.wavelength = result.geometry.wavelength
+        self._push(label, result.geometry, result.fit.rms_deg)
+        return result
+
+    # -- geometry and history --------------------------------------------------------------------
+    @property
+    def geometry(self) -> Geometry | None:
+        return self.history[-1].geometry if self.history else None
+
+    def _push(self, label: str, geometry: Geometry, rms: float | None = None) -> None:
+        self.history.append(HistoryEntry(label, geometry, rms))
+
+    def set_geometry_values(self, **values: float) -> Geometry:
+        """Hand edit of pyFAI parameters (SI units), recorded in the history."""
+        if self.geometry is None:
+            raise FitError("There is no geometry to edit yet.")
+        merged = geometry_values(self.geometry) | values
+        geometry = new_geometry(self.geometry.detector, **merged)
+        self._push("edited", geometry)
+        return geometry
+
+    def restore(self, index: int) -> Geometry:
+        entry = self.history[index]
+        self._push(f"restored {entry.label}", entry.geometry, entry.rms_deg)
+        return entry.geometry
+
+    def save_poni(self, path: str | Path) -> None:
+        """Save the current geometry so that it fits the raw file (transforms undone), atomically."""
+        if self.geometry is None or self.raw is None:
+            raise FitError("There is no calibration to save yet.")
+        geometry = raw_geometry(self.geometry, self.transform, self.raw.shape, self.raw_detector)
+        comments = [f"Calibrated with xcal on {self.raw.name}"]
+        if self.calibrant_name:
+            comments.append(f"Calibrant: {self.calibrant_name}")
+        if self.result is not None:
+            fit = self.result.fit
+            comments.append(f"RMS residual: {fit.rms_deg:.5f} deg 2theta, {fit.rms_px:.3f} px, {len(fit.points)} points")
+        write_poni(path, geometry, comments)
+
+    def load_poni(self, path: str | Path, legacy_dioptas: bool | None = None) -> list[str]:
+        """Load a .poni for the raw file; legacy Dioptas files are recognised on the image. Returns notes."""
+        if self.raw is not None and legacy_dioptas is None:
+            read = resolve_legacy(path, self.raw.data, self.raw.invalid)
+        else:
+            read = read_poni(path, legacy_dioptas=bool(legacy_dioptas), shape=self.raw.shape if self.raw else None)
+        geometry = read.geometry
+        if self.raw is not None:
+            if self.raw_detector is None or self.raw_detector.name == "Detector":
+                self.raw_detector = geometry.detector
+                self._refresh()
+            geometry = working_geometry(geometry, self.transform, self.raw.shape)
+        if geometry.wavelength:
+            self.wavelength = geometry.wavelength
+        self._push(f"loaded {Path(path).name}", geometry)
+        return list(read.notes)
+
+    # -- views -----------------------------------------------------------------------------------
+    def pattern(self, npt: int = 2000, unit: str = "2th_deg") -> Pattern:
+        if self.geometry is None:
+            raise FitError("There is no geometry yet.")
+        return self.integrator.pattern(self.data, self.geometry, self.invalid, npt, unit)
+
+    def cake(self, npt_radial: int = 1000, npt_azimuth: int = 360) -> Cake:
+        if self.geometry is None:
+            raise FitError("There is no geometry yet.")
+        return self.integrator.cake(self.data, self.geometry, self.invalid, npt_radial, npt_azimuth)
