@@ -19,3 +19,7 @@ def real_data() -> Path:
     if not REAL_DATA.is_dir():
         pytest.skip(f"real data folder {REAL_DATA} not present")
     return REAL_DATA
+
+import sys
+
+sys.path.insert(0, str(REPO))  # tests share the real/synthetic case tables in benchmarks/

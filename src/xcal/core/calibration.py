@@ -29,7 +29,7 @@ class RefineOptions:
     auto: bool = True  # extract peaks on all rings; off: fit the picks only
     extraction: ExtractionOptions = field(default_factory=ExtractionOptions)
     max_iterations: int = 12
-    tolerance_px: float = 1e-3  # stop when the geometry moves the rings by less than this
+    tolerance_px: float = 0.01  # stop when a pass moves the rings by less than this (re-extraction noise is ~0.005 px)
     outlier_mads: float = 5.0
 
 
@@ -90,7 +90,7 @@ def refine_calibration(
         raise FitError("Every pixel of the image is masked or invalid: nothing to calibrate on.")
     limit = _initial_limit(geometry, dspacing, picks)
     fit: FitResult | None = None
-    iterations = 0
+    iterations, moved, best_move, stale = 0, np.inf, np.inf, 0
     for iterations in range(1, opts.max_iterations + 1):
         sub = task.sub((iterations - 1) / opts.max_iterations, iterations / opts.max_iterations)
         tth_min, tth_max = image_tth_range(geometry, valid)
@@ -102,15 +102,20 @@ def refine_calibration(
         history.append(geometry)
         if limit < tth_max:
             limit = limit * 1.6 + 0.02  # let the next pass see more rings
-        elif moved < opts.tolerance_px:
+            continue
+        if moved < opts.tolerance_px:
+            break
+        stale = stale + 1 if moved > 0.7 * best_move else 0  # passes only jitter: re-extraction noise
+        best_move = min(best_move, moved)
+        if stale >= 2:
             break
     assert fit is not None
     if len(fit.points) == len(picks):
         warnings.append(
             "Automatic refinement found no peaks on the rings: lower the intensity minimum factor, widen Δ2θ, or check the mask."
         )
-    elif iterations == opts.max_iterations:
-        warnings.append("The refinement had not fully settled after the last pass: press Refine again.")
+    elif moved > 0.5:
+        warnings.append(f"The refinement had not settled after {iterations} passes (last change {moved:.2f} px): press Refine again.")
     return CalibrationResult(fit, history, iterations, len(picks), warnings + fit.warnings)
 
 

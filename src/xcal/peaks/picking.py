@@ -110,11 +110,11 @@ class RingPicker:
         inside = region[r0:r1, c0:c1][y, x]
         return [(float(a) + r0 + tile_r, float(b) + c0 + tile_c) for a, b in zip(kp.y[inside], kp.x[inside])]
 
-    def trace(self, seeds: np.ndarray, min_snr: float = 3.0, max_passes: int = 24) -> np.ndarray:
+    def trace(self, seeds: np.ndarray, min_snr: float = 4.0, max_passes: int = 30) -> np.ndarray:
         """Follow the ring through ``seeds`` around the image; returns sub-pixel points (N, 2).
 
         A circle through a short arc extrapolates badly, so the ring is grown: each pass accepts
-        only sectors within ``GROW_DEG`` of the arc already found, refits the conic (an ellipse
+        only sectors just beyond the arc already found (see ``_grow``), refits the conic (an ellipse
         once the points go far enough around) and extends the arc. The search window shrinks from
         a generous one to a few ring widths as the conic gets better.
         """
@@ -177,8 +177,8 @@ class RingPicker:
         return traced
 
 
-GROW_DEG = 30.0
-_N_BINS = 72  # 5° azimuth bins for the covered arc
+_N_BINS = 144  # 2.5° azimuth bins for the covered arc
+_MAX_GROW_BINS = 12  # at most 30° added on each side per pass
 
 
 def _bins(phi: np.ndarray) -> np.ndarray:
@@ -192,8 +192,12 @@ def _coverage(phi: np.ndarray) -> np.ndarray:
 
 
 def _grow(covered: np.ndarray) -> np.ndarray:
-    """Bins within GROW_DEG of a covered bin (circularly)."""
-    k = int(round(GROW_DEG / (360 / _N_BINS)))
+    """The covered bins widened by half the covered arc (at least one bin, at most 30°) on each side.
+
+    Growing in proportion to what is known keeps the extrapolated conic within its window: a
+    circle through a 4° arc is trusted 2° further, one through 90° another 30°.
+    """
+    k = int(np.clip(np.ceil(0.5 * covered.sum()), 1, _MAX_GROW_BINS))
     out = covered.copy()
     for shift in range(1, k + 1):
         out |= np.roll(covered, shift) | np.roll(covered, -shift)
