@@ -96,7 +96,8 @@ def refine_calibration(
         tth_min, tth_max = image_tth_range(geometry, valid)
         rings = visible_rings(geometry, dspacing, (tth_min, min(limit, tth_max)))
         found = extract_rings(data, invalid, geometry, dspacing, opts.extraction, rings, task=sub)
-        fit = _fit_with_anchor(geometry, found, picks, dspacing, opts)
+        growing = limit < tth_max
+        fit = _fit_with_anchor(geometry, _thin(found, 4000) if growing else found, picks, dspacing, opts)
         moved = _ring_shift_px(geometry, fit.geometry, data.shape)
         geometry = fit.geometry
         history.append(geometry)
@@ -135,14 +136,26 @@ def _fit_with_anchor(geometry: Geometry, found: ControlPoints, picks: ControlPoi
         raise FitError("No peaks were found on any ring: pick a ring, or relax the peak search options.")
     anchor = np.zeros(len(combined), bool)
     anchor[: len(picks)] = True
-    fit = refine(geometry, combined, dspacing, opts.fix)
+    fit = refine(geometry, combined, dspacing, opts.fix, accept_iteration_limit=True)
     for _ in range(2):
         out = mad_outliers(fit.residual_px, opts.outlier_mads, floor=0.05) & ~anchor
         if not out.any():
             break
         combined, anchor = combined.subset(~out), anchor[~out]
-        fit = refine(fit.geometry, combined, dspacing, opts.fix)
+        fit = refine(fit.geometry, combined, dspacing, opts.fix, accept_iteration_limit=True)
     return fit
+
+
+def _thin(points: ControlPoints, keep: int, seed: int = 0) -> ControlPoints:
+    """At most ``keep`` points, the same fraction from every ring (a fixed pseudo-random choice).
+
+    Passes that only move the geometry towards the next rings do not need every point; the
+    final passes use all of them.
+    """
+    if len(points) <= keep:
+        return points
+    rng = np.random.default_rng(seed)
+    return points.subset(rng.random(len(points)) < keep / len(points))
 
 
 def _ring_shift_px(a: Geometry, b: Geometry, shape: tuple[int, int]) -> float:

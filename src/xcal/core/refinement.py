@@ -162,11 +162,14 @@ def refine(
     dspacing: np.ndarray,
     fix: tuple[str, ...] | set[str] = DEFAULT_FIX,
     max_nfev: int = 200,
+    accept_iteration_limit: bool = False,
 ) -> FitResult:
     """Refine the free parameters of ``geometry`` so the points lie on their calibrant rings.
 
     :param dspacing: d-spacings of the calibrant in Å (ring index 0 = first line).
     :param fix: names of parameters kept at their current value.
+    :param accept_iteration_limit: return an improved but unconverged fit (with a warning)
+        instead of raising; for passes that are refined again anyway.
     :raises FitError: too few points, a ring beyond the calibrant, or no convergence.
     """
     unknown = set(fix) - set(PARAMS)
@@ -210,10 +213,13 @@ def refine(
     values = unpack(sol.x)
     if not all(np.isfinite(list(values.values()))) or values["dist"] <= 0:
         raise FitError("The geometry fit diverged (non-finite or negative distance): check the start values and picks.")
-    if sol.status <= 0:
-        raise FitError("The geometry fit did not converge within its iteration limit: check the picks and start values.")
-    result_geometry = make_geometry(geometry, values)
-    return _assess(result_geometry, points, dspacing, free, sol)
+    improved = sol.cost < 0.5 * np.sum(residuals(x0) ** 2)
+    if sol.status < 0 or (sol.status == 0 and not (accept_iteration_limit and improved)):
+        raise FitError("The geometry fit did not converge: check the picks, ring numbers and start values.")
+    result = _assess(make_geometry(geometry, values), points, dspacing, free, sol)
+    if sol.status == 0:
+        result.warnings.append("The fit stopped at its iteration limit before fully converging: press Refine again.")
+    return result
 
 
 def _assess(geometry: Geometry, points: ControlPoints, dspacing: np.ndarray, free: tuple[str, ...], sol) -> FitResult:

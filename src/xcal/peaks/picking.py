@@ -119,16 +119,29 @@ class RingPicker:
         a generous one to a few ring widths as the conic gets better.
         """
         pts = np.asarray(seeds, dtype=float)
-        if len(pts) < 5:
-            return pts
-        try:
-            circle = _robust_circle(pts)
-        except ValueError:
-            return pts
-        if not (3.0 < circle.radius < 20 * max(self.data.shape)):
-            return pts
+        traced = None
+        if len(pts) >= 5:
+            try:
+                circle = _robust_circle(pts)
+            except ValueError:
+                circle = None
+            if circle is not None and 3.0 < circle.radius < 20 * max(self.data.shape):
+                traced = self._grow_ring(pts, circle, min_snr, max_passes)
+        if traced is None or len(traced) < len(pts) + 6:  # tracing added nothing: the seeds do not define the ring
+            ridge = ridge_circle(self.data, self.invalid, pts[0, 0], pts[0, 1])
+            if ridge is not None:
+                alternative = self._grow_ring(pts[:1], ridge, min_snr, max_passes, spread=6)
+                if traced is None or len(alternative) > len(traced):
+                    traced = alternative
+        return pts if traced is None else traced
+
+    def _grow_ring(self, pts: np.ndarray, circle, min_snr: float, max_passes: int, spread: int = 0) -> np.ndarray:
+        """Trace from ``circle``, starting with the arc of ``pts`` widened by ``spread`` bins."""
         coord = EllipseCoordinate.circle(circle.row, circle.col, circle.radius)
-        allowed = _grow(_coverage(coord.azimuth(pts[:, 0], pts[:, 1])))
+        allowed = _coverage(coord.azimuth(pts[:, 0], pts[:, 1]))
+        for shift in range(1, spread + 1):
+            allowed = allowed | np.roll(allowed, shift) | np.roll(allowed, -shift)
+        allowed = _grow(allowed)
         width_px = max(6.0, 0.03 * circle.radius)
         best = pts
         for _ in range(max_passes):
@@ -175,6 +188,68 @@ class RingPicker:
         if len(traced) == 0:
             raise PickError(f"No ring found near x={col:.0f}, y={row:.0f}: click closer to a ring.")
         return traced
+
+
+def _ring_contrast(data: np.ndarray, invalid: np.ndarray, row: float, col: float, radii: np.ndarray,
+                   offset: float = 4.0, samples: int = 720) -> np.ndarray:
+    """Median intensity on each circle minus the mean of the medians on circles ``offset`` px inside and outside.
+
+    Medians over the visible arc make spotty rings and gaps harmless; a circle that follows a
+    ring scores high all along it, one that crosses rings does not.
+    """
+    h, w = data.shape
+    phi = np.linspace(-np.pi, np.pi, samples, endpoint=False)
+    scores = np.full(len(radii), -np.inf)
+    for k, radius in enumerate(radii):
+        vals = []
+        for r in (radius - offset, radius, radius + offset):
+            rr = np.round(row + r * np.sin(phi)).astype(int)
+            cc = np.round(col + r * np.cos(phi)).astype(int)
+            inside = (rr >= 0) & (rr < h) & (cc >= 0) & (cc < w)
+            vals.append((rr, cc, inside))
+        common = vals[0][2] & vals[1][2] & vals[2][2]
+        ok = common.copy()
+        for rr, cc, _ in vals:
+            ok[common] &= ~invalid[rr[common], cc[common]]
+        if ok.sum() < 8:
+            continue
+        med = [np.median(data[rr[ok], cc[ok]]) for rr, cc, _ in vals]
+        scores[k] = med[1] - 0.5 * (med[0] + med[2])
+    return scores
+
+
+def ridge_circle(data: np.ndarray, invalid: np.ndarray, row: float, col: float, half: int = 15):
+    """Circle through the click that best follows a ring, found without seeds.
+
+    The ridge normal at the click comes from the structure tensor of the neighbourhood; the
+    centre lies along it, at a distance tried over a log-spaced range on both sides. Each
+    candidate is scored by ``_ring_contrast`` over its whole visible arc.
+    """
+    from ..core.conics import Circle
+
+    h, w = data.shape
+    r0, r1 = max(int(row) - half, 0), min(int(row) + half + 1, h)
+    c0, c1 = max(int(col) - half, 0), min(int(col) + half + 1, w)
+    patch = np.where(invalid[r0:r1, c0:c1], np.nan, data[r0:r1, c0:c1]).astype(float)
+    if patch.size < 25 or np.isnan(patch).mean() > 0.5:
+        return None
+    patch = np.where(np.isnan(patch), np.nanmedian(patch), patch)
+    gy, gx = np.gradient(patch)
+    tensor = np.array([[np.sum(gy * gy), np.sum(gy * gx)], [np.sum(gy * gx), np.sum(gx * gx)]])
+    evals, evecs = np.linalg.eigh(tensor)
+    normal = evecs[:, 1]  # strongest gradient direction: across the ring
+    if evals[1] <= 0:
+        return None
+    radii = np.geomspace(30.0, 6.0 * max(h, w), 160)
+    best, best_score = None, -np.inf
+    for sign in (1.0, -1.0):
+        centre_r = row + sign * normal[0] * radii
+        centre_c = col + sign * normal[1] * radii
+        for k, radius in enumerate(radii):
+            score = _ring_contrast(data, invalid, centre_r[k], centre_c[k], np.array([radius]), samples=360)[0]
+            if score > best_score:
+                best, best_score = Circle(float(centre_r[k]), float(centre_c[k]), float(radius)), score
+    return best if best_score > 0 else None
 
 
 _N_BINS = 144  # 2.5° azimuth bins for the covered arc

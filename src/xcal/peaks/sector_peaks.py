@@ -74,7 +74,8 @@ class Candidates:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def take(self, sel: np.ndarray) -> "Candidates":
+    def take(self, sel: np.ndarray | slice) -> "Candidates":
+        """The selected pixels (a slice gives views, an index array copies)."""
         return Candidates(self.rows[sel], self.cols[sel], self.intensity[sel], self.radial[sel], self.azimuth[sel])
 
     def annulus(self, centre: float, half_width: float) -> "Candidates":
@@ -98,9 +99,9 @@ class Candidates:
             nearest = np.where(np.abs(self.radial - left) <= np.abs(self.radial - centres[j]), j - 1, j)
         keep = np.abs(self.radial - centres[nearest]) < half_widths[nearest]
         idx = np.flatnonzero(keep)
-        order = idx[np.argsort(nearest[idx], kind="stable")]
+        grouped = self.take(idx[np.argsort(nearest[idx], kind="stable")])
         bounds = np.concatenate([[0], np.cumsum(np.bincount(nearest[idx], minlength=len(centres)))])
-        return [self.take(order[bounds[k] : bounds[k + 1]]) for k in range(len(centres))]
+        return [grouped.take(slice(bounds[k], bounds[k + 1])) for k in range(len(centres))]
 
 
 def _sums(index: np.ndarray, n: int, *weights: np.ndarray) -> list[np.ndarray]:
