@@ -82,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--min-snr", type=float, default=3.0, help="intensity minimum factor: peak over background noise (default 3)")
     c.add_argument("--max-intensity", type=float, default=None, help="pixels above this are saturated and ignored")
     c.add_argument("--method", choices=("massif", "blob"), default="massif", help="seed search for clicked rings")
+    c.add_argument("--peak-search", choices=("centroid", "massif", "blob"), default="centroid",
+                   help="automatic refinement: sub-pixel sector centroids (default), or pyFAI Massif/Blob peaks as Dioptas")
     c.add_argument("--mask", help="mask file (1 = masked): .edf, .tif, .npy")
     c.add_argument("--no-auto", action="store_true", help="fit the clicked points only (no automatic peak search)")
     c.add_argument("--picks-out", help="save the clicked ring points (pyFAI .npt)")
@@ -142,7 +144,8 @@ def cmd_calibrate(args) -> int:
     options = RefineOptions(
         fix=fix,
         auto=not args.no_auto,
-        extraction=ExtractionOptions(delta_tth_deg=args.delta_tth, min_snr=args.min_snr, max_intensity=args.max_intensity, max_rings=args.rings),
+        extraction=ExtractionOptions(delta_tth_deg=args.delta_tth, min_snr=args.min_snr, max_intensity=args.max_intensity, max_rings=args.rings,
+                                     method=args.peak_search),
     )
     progress = TextProgress(args.progress or sys.stderr.isatty())
     task = Task(progress)

@@ -124,35 +124,56 @@ def make_geometry(template: Geometry, values: dict[str, float]) -> Geometry:
     return new_geometry(template.detector, **(geometry_values(template) | values))
 
 
-class TthModel:
-    """pyFAI's 2θ of fixed points for trial parameters, the pixel positions computed once.
+class PointModel:
+    """pyFAI's 2θ and χ of fixed points, the detector positions of the points computed once.
 
-    ``Geometry.tth(param=...)`` recomputes the detector positions of the points at each call,
-    which dominates a least-squares fit; here they are computed once and pyFAI's compiled
-    kernel is called directly. Detectors with parallax correction use the general path.
+    ``Geometry.tth(param=...)`` recomputes the positions at every call, which dominates a
+    least-squares fit and point extraction; here they are computed once and pyFAI's compiled
+    kernels (the ones ``Geometry.tth``/``chi`` call) are used directly. Detectors with parallax
+    correction take pyFAI's general path.
     """
 
     def __init__(self, geometry: Geometry, rows: np.ndarray, cols: np.ndarray) -> None:
-        self.geometry, self.rows, self.cols = geometry, rows, cols
+        self.geometry = geometry
+        self.rows = np.asarray(rows, dtype=np.float64)
+        self.cols = np.asarray(cols, dtype=np.float64)
         self.fast = _pyfai_kernel is not None and getattr(geometry, "_parallax", None) is None
         if self.fast:
-            p1, p2, p3 = geometry.detector.calc_cartesian_positions(rows, cols)
+            p1, p2, p3 = geometry.detector.calc_cartesian_positions(self.rows, self.cols)
             self.p1, self.p2 = np.ascontiguousarray(p1, np.float64), np.ascontiguousarray(p2, np.float64)
             self.p3 = None if p3 is None else np.ascontiguousarray(p3, np.float64)
 
-    def __call__(self, dist: float, poni1: float, poni2: float, rot1: float, rot2: float, rot3: float) -> np.ndarray:
+    def _params(self, params: tuple[float, ...] | None) -> tuple[float, ...]:
+        g = self.geometry
+        return tuple(params) if params is not None else (g.dist, g.poni1, g.poni2, g.rot1, g.rot2, g.rot3)
+
+    def tth(self, params: tuple[float, ...] | None = None) -> np.ndarray:
+        """2θ (rad) for the geometry's parameters, or for trial ones (dist, poni1, poni2, rot1, rot2, rot3)."""
+        dist, poni1, poni2, rot1, rot2, rot3 = self._params(params)
         if not self.fast:
             return self.geometry.tth(self.rows, self.cols, param=[dist, poni1, poni2, rot1, rot2, rot3])
         return np.asarray(
             _pyfai_kernel.calc_tth(L=dist, rot1=rot1, rot2=rot2, rot3=rot3, pos1=self.p1 - poni1, pos2=self.p2 - poni2, pos3=self.p3)
         )
 
+    def chi(self) -> np.ndarray:
+        """χ (rad) for the geometry's parameters."""
+        if not self.fast:
+            return self.geometry.chi(self.rows, self.cols)
+        dist, poni1, poni2, rot1, rot2, rot3 = self._params(None)
+        return np.asarray(
+            _pyfai_kernel.calc_chi(
+                L=dist, rot1=rot1, rot2=rot2, rot3=rot3, pos1=self.p1 - poni1, pos2=self.p2 - poni2, pos3=self.p3,
+                orientation=int(self.geometry.detector.orientation or 3),
+            )
+        )
+
 
 def radial_pixel_gradient(geometry: Geometry, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """|∇2θ| in rad per pixel at each point, to turn 2θ residuals into pixels."""
     h = 0.5
-    g_r = (geometry.tth(rows + h, cols) - geometry.tth(rows - h, cols)) / (2 * h)
-    g_c = (geometry.tth(rows, cols + h) - geometry.tth(rows, cols - h)) / (2 * h)
+    g_r = (PointModel(geometry, rows + h, cols).tth() - PointModel(geometry, rows - h, cols).tth()) / (2 * h)
+    g_c = (PointModel(geometry, rows, cols + h).tth() - PointModel(geometry, rows, cols - h).tth()) / (2 * h)
     return np.hypot(g_r, g_c)
 
 
@@ -191,7 +212,7 @@ def refine(
     x0 = np.array([start[p] * (1e10 if p == "wavelength" else 1.0) for p in free])
     scale = np.array([_SCALE[p] for p in free])
     w = np.ones(len(points)) if points.weights is None else np.sqrt(points.weights)
-    model = TthModel(new_geometry(geometry.detector, **start), points.rows, points.cols)
+    model = PointModel(new_geometry(geometry.detector, **start), points.rows, points.cols)
 
     def unpack(x: np.ndarray) -> dict[str, float]:
         values = dict(start)
@@ -201,7 +222,7 @@ def refine(
 
     def residuals(x: np.ndarray) -> np.ndarray:
         v = unpack(x)
-        calc = model(*[v[p] for p in PARAMS[:6]])
+        calc = model.tth(tuple(v[p] for p in PARAMS[:6]))
         expected = ring_tth(dspacing, points.rings, v["wavelength"])
         r = (calc - expected) * w
         return np.where(np.isfinite(r), r, 1.0)  # a ring that cannot diffract is a huge residual
@@ -224,7 +245,7 @@ def refine(
 
 def _assess(geometry: Geometry, points: ControlPoints, dspacing: np.ndarray, free: tuple[str, ...], sol) -> FitResult:
     """Residuals, per-ring statistics, covariance and warnings of a finished fit."""
-    calc = geometry.tth(points.rows, points.cols)
+    calc = PointModel(geometry, points.rows, points.cols).tth()
     expected = ring_tth(dspacing, points.rings, geometry.wavelength)
     res_rad = calc - expected
     grad = radial_pixel_gradient(geometry, points.rows, points.cols)

@@ -13,6 +13,8 @@ from typing import Protocol
 import numpy as np
 from pyFAI.geometry import Geometry
 
+from ..core.refinement import PointModel
+
 
 class RingCoordinate(Protocol):
     def radial(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray: ...
@@ -83,10 +85,10 @@ class GeometryCoordinate:
         self._maps: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
     def radial(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        return np.asarray(self.geometry.tth(np.asarray(rows, float), np.asarray(cols, float)))
+        return PointModel(self.geometry, rows, cols).tth()
 
     def azimuth(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        return np.asarray(self.geometry.chi(np.asarray(rows, float), np.asarray(cols, float)))
+        return PointModel(self.geometry, rows, cols).chi()
 
     def maps(self, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         if shape not in self._maps:

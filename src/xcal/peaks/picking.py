@@ -8,10 +8,6 @@ beamstop shadows, where a connected region stops.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
-
 import numpy as np
 from pyFAI.blob_detection import BlobDetection
 from pyFAI.massif import Massif
@@ -20,6 +16,7 @@ from ..core.conics import fit_circle, fit_ellipse
 from ..core.errors import PickError
 from ..core.refinement import mad_outliers
 from .coordinates import EllipseCoordinate
+from .quiet import quiet
 from .sector_peaks import Candidates, sector_points
 
 METHODS = ("massif", "blob")
@@ -100,7 +97,7 @@ class RingPicker:
         data, invalid = massif.data, self.invalid[tile_r : tile_r + region.shape[0], tile_c : tile_c + region.shape[1]]
         crop = np.where(invalid[r0:r1, c0:c1], 0, data[r0:r1, c0:c1])
         blob = BlobDetection(crop, init_sigma=1.0, dest_sigma=2.0, mask=invalid[r0:r1, c0:c1].astype(np.int8))
-        with contextlib.redirect_stdout(io.StringIO()), _quiet("pyFAI.blob_detection"):
+        with quiet("pyFAI.blob_detection"):
             blob.process()
         kp = blob.keypoints
         if len(kp) == 0:
@@ -277,18 +274,6 @@ def _grow(covered: np.ndarray) -> np.ndarray:
     for shift in range(1, k + 1):
         out |= np.roll(covered, shift) | np.roll(covered, -shift)
     return out
-
-
-@contextlib.contextmanager
-def _quiet(logger_name: str):
-    """pyFAI logs every blob pass at WARNING level; keep the console clean."""
-    log = logging.getLogger(logger_name)
-    level = log.level
-    log.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        log.setLevel(level)
 
 
 def _robust_circle(pts: np.ndarray):

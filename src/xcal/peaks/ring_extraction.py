@@ -12,9 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 from pyFAI.geometry import Geometry
 
+from ..core.errors import PickError
 from ..core.progress import Task, ensure_task
-from ..core.refinement import ControlPoints, ring_tth
+from ..core.refinement import ControlPoints, PointModel, ring_tth
 from .coordinates import GeometryCoordinate
+from .quiet import quiet
 from .sector_peaks import Candidates, SectorPoints, sector_points
 
 
@@ -28,6 +30,10 @@ class ExtractionOptions:
     max_rings: int | None = None  # use at most this many rings (lowest angles first)
     sector_px: float = 6.0  # arc length of one azimuthal sector in pixels
     min_points: int = 5  # a ring with fewer points is dropped
+    method: str = "centroid"  # "centroid" (sub-pixel sectors), or pyFAI's "massif" / "blob" as in Dioptas
+
+
+EXTRACTION_METHODS = ("centroid", "massif", "blob")
 
 
 def visible_rings(geometry: Geometry, dspacing: np.ndarray, tth_range: tuple[float, float]) -> np.ndarray:
@@ -61,7 +67,7 @@ def _window_pixels(valid: np.ndarray, geometry: Geometry, centres: np.ndarray, h
     br = np.arange(0, h, block) + (block - 1) / 2.0
     bc = np.arange(0, w, block) + (block - 1) / 2.0
     grid_r, grid_c = np.meshgrid(br, bc, indexing="ij")
-    tth = geometry.tth(grid_r.ravel(), grid_c.ravel()).reshape(grid_r.shape)
+    tth = PointModel(geometry, grid_r.ravel(), grid_c.ravel()).tth().reshape(grid_r.shape)
     slope = np.zeros_like(tth)
     slope[:-1] = np.maximum(slope[:-1], np.abs(np.diff(tth, axis=0)))
     slope[:, :-1] = np.maximum(slope[:, :-1], np.abs(np.diff(tth, axis=1)))
@@ -113,10 +119,11 @@ def extract_rings(
     if len(rings) == 0:
         return empty
     rows, cols = _window_pixels(valid, geometry, centres, half)
-    rows, cols = rows.astype(np.float64), cols.astype(np.float64)
-    pixels = Candidates(rows, cols, data[rows.astype(np.intp), cols.astype(np.intp)].astype(np.float64),
-                        geometry.tth(rows, cols), geometry.chi(rows, cols))
+    model = PointModel(geometry, rows, cols)
+    pixels = Candidates(model.rows, model.cols, data[rows, cols].astype(np.float64), model.tth(), model.chi())
     windows = pixels.split_windows(centres, half)
+    if opts.method != "centroid":
+        return _pyfai_peaks(data, invalid, rings, windows, opts, task)
     parts = []
     pixel_size = float(np.sqrt(geometry.detector.pixel1 * geometry.detector.pixel2))
     for k, (ring, centre, hw, win) in enumerate(zip(rings, centres, half, windows)):
@@ -140,6 +147,54 @@ def image_tth_range(geometry: Geometry, valid: np.ndarray, block: int = 8) -> tu
     rr, cc = np.meshgrid(rows, cols, indexing="ij")
     if not sub.any():
         sub = np.ones_like(sub)
-    tth = geometry.tth(rr[sub].astype(float), cc[sub].astype(float))
-    margin = float(np.abs(np.diff(geometry.tth(np.array([0.0, block]), np.array([0.0, block]))))[0])
+    tth = PointModel(geometry, rr[sub], cc[sub]).tth()
+    margin = float(np.abs(np.diff(PointModel(geometry, np.array([0.0, block]), np.array([0.0, block])).tth()))[0])
     return float(tth.min() - margin), float(tth.max() + margin)
+
+
+def _pyfai_peaks(data, invalid, rings, windows, opts: ExtractionOptions, task: Task) -> ControlPoints:
+    """Dioptas' way: pyFAI's Massif or blob detection ``peaks_from_area`` on each ring's window.
+
+    Points sit on local maxima (pixel precision, bilinear-refined by pyFAI), so this is less
+    precise than the centroid method; it is offered for users who expect Dioptas' behaviour.
+    """
+    if opts.method not in EXTRACTION_METHODS:
+        raise PickError(f"Unknown peak search method {opts.method!r}: use one of {', '.join(EXTRACTION_METHODS)}.")
+    clean = np.where(invalid if invalid is not None else ~np.isfinite(data), 0, data).astype(np.float32)
+    bad = invalid if invalid is not None else ~np.isfinite(data)
+    if opts.method == "massif":
+        from pyFAI.massif import Massif
+
+        finder = Massif(clean, bad)
+        finder.log_info = False
+    else:
+        from pyFAI.blob_detection import BlobDetection
+
+        finder = BlobDetection(clean, init_sigma=1.0, dest_sigma=2.0, mask=bad.astype(np.int8))
+        with quiet("pyFAI.blob_detection"):
+            finder.process()
+    parts = []
+    for k, (ring, win) in enumerate(zip(rings, windows)):
+        task.report(k / len(rings), f"Searching ring {ring + 1} ({opts.method})")
+        if len(win) < 10:
+            continue
+        values = win.intensity if opts.max_intensity is None else win.intensity[win.intensity <= opts.max_intensity]
+        if len(values) == 0:
+            continue
+        mean, std = float(np.mean(values)), float(np.std(values))
+        # Dioptas' rule: search where the data exceed factor·mean + std of the ring window.
+        bright = win.intensity > opts.min_snr * mean + std
+        if opts.max_intensity is not None:
+            bright &= win.intensity <= opts.max_intensity
+        area = np.zeros(data.shape, bool)
+        area[win.rows[bright].astype(np.intp), win.cols[bright].astype(np.intp)] = True
+        keep = int(np.ceil(np.sqrt(bright.sum())))
+        if keep == 0:
+            continue
+        with quiet("pyFAI.blob_detection", "pyFAI.massif"):
+            found = finder.peaks_from_area(area, Imin=mean - std, keep=keep, dmin=0.0, refine=True)
+        pts = np.array([p for p in found if opts.max_intensity is None or data[int(round(p[0])), int(round(p[1]))] <= opts.max_intensity], dtype=float).reshape(-1, 2)
+        if len(pts) >= opts.min_points:
+            parts.append(ControlPoints(pts[:, 0], pts[:, 1], np.full(len(pts), ring)))
+    task.report(1.0, "Ring search done")
+    return ControlPoints.concatenate(parts)
