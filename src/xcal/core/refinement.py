@@ -23,6 +23,7 @@ from .errors import FitError
 
 PARAMS = ("dist", "poni1", "poni2", "rot1", "rot2", "rot3", "wavelength")
 DEFAULT_FIX = ("rot3", "wavelength")
+MIN_DIST, MAX_DIST = 1e-3, 50.0  # metres: beyond these a fit has gone astray
 # Scale of each parameter, in the units least_squares sees (wavelength in Å, the rest SI).
 _SCALE = {"dist": 1e-3, "poni1": 1e-4, "poni2": 1e-4, "rot1": 1e-3, "rot2": 1e-3, "rot3": 1e-3, "wavelength": 1e-3}
 
@@ -232,8 +233,11 @@ def refine(
     except (ValueError, np.linalg.LinAlgError) as exc:
         raise FitError(f"The geometry fit failed numerically: {exc}") from exc
     values = unpack(sol.x)
-    if not all(np.isfinite(list(values.values()))) or values["dist"] <= 0:
-        raise FitError("The geometry fit diverged (non-finite or negative distance): check the start values and picks.")
+    if not all(np.isfinite(list(values.values()))) or not (MIN_DIST < values["dist"] < MAX_DIST):
+        raise FitError(
+            f"The geometry fit gave an unphysical distance ({values['dist'] * 1e3:.4g} mm): check the ring numbers, "
+            "the wavelength and the picks."
+        )
     improved = sol.cost < 0.5 * np.sum(residuals(x0) ** 2)
     if sol.status < 0 or (sol.status == 0 and not (accept_iteration_limit and improved)):
         raise FitError("The geometry fit did not converge: check the picks, ring numbers and start values.")

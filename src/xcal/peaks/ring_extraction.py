@@ -43,12 +43,18 @@ def visible_rings(geometry: Geometry, dspacing: np.ndarray, tth_range: tuple[flo
     return np.flatnonzero(ok)
 
 
+MIN_WINDOW_PX = 4.0  # a window must hold the peak and some background, whatever Δ2θ says
+
+
 def search_windows(geometry: Geometry, dspacing: np.ndarray, rings: np.ndarray, delta_tth: float) -> tuple[np.ndarray, np.ndarray]:
-    """Half width of each ring's window: Δ2θ, or less than half the gap to the nearest other line."""
+    """Half width of each ring's window: Δ2θ (at least MIN_WINDOW_PX pixels), but less than half
+    the gap to the nearest other line."""
     all_tth = ring_tth(dspacing, np.arange(len(dspacing)), geometry.wavelength)
     all_tth = np.sort(all_tth[np.isfinite(all_tth)])
     centres = ring_tth(dspacing, rings, geometry.wavelength)
-    half = np.full(len(rings), float(delta_tth))
+    coordinate = GeometryCoordinate(geometry)
+    min_half = MIN_WINDOW_PX / np.array([coordinate.pixels_per_radial_unit(c) for c in centres])
+    half = np.maximum(float(delta_tth), min_half)
     for k, c in enumerate(centres):
         others = all_tth[np.abs(all_tth - c) > 1e-9]
         if len(others):
@@ -186,13 +192,17 @@ def _pyfai_peaks(data, invalid, rings, windows, opts: ExtractionOptions, task: T
         bright = win.intensity > opts.min_snr * mean + std
         if opts.max_intensity is not None:
             bright &= win.intensity <= opts.max_intensity
+        keep = int(np.ceil(np.sqrt(bright.sum())))
+        if opts.method == "blob":  # keypoints sit at blob scale, beside the brightest pixels: search the window
+            bright = np.ones(len(win), bool)
         area = np.zeros(data.shape, bool)
         area[win.rows[bright].astype(np.intp), win.cols[bright].astype(np.intp)] = True
-        keep = int(np.ceil(np.sqrt(bright.sum())))
         if keep == 0:
             continue
         with quiet("pyFAI.blob_detection", "pyFAI.massif"):
-            found = finder.peaks_from_area(area, Imin=mean - std, keep=keep, dmin=0.0, refine=True)
+            # Massif's Imin is a data level; blob keypoints carry a DoG response instead.
+            imin = mean - std if opts.method == "massif" else None
+            found = finder.peaks_from_area(area, Imin=imin, keep=keep, dmin=0.0, refine=True)
         pts = np.array([p for p in found if opts.max_intensity is None or data[int(round(p[0])), int(round(p[1]))] <= opts.max_intensity], dtype=float).reshape(-1, 2)
         if len(pts) >= opts.min_points:
             parts.append(ControlPoints(pts[:, 0], pts[:, 1], np.full(len(pts), ring)))
