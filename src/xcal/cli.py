@@ -114,13 +114,9 @@ def _session_for(args) -> "CalibrationSession":
 
 def _apply_mask(session, mask_path: str | None) -> None:
     if mask_path:
-        from .core.images import load_image
+        from .core.masks import read_mask
 
-        mask = load_image(mask_path).data
-        if mask.shape != session.raw.shape:
-            raise XcalError(f"Mask {Path(mask_path).name} is {mask.shape[0]} x {mask.shape[1]} but the image is "
-                            f"{session.raw.shape[0]} x {session.raw.shape[1]}.")
-        session.user_mask = session.transform.apply(mask != 0).copy()
+        session.user_mask = session.transform.apply(read_mask(mask_path, session.raw.shape)).copy()
 
 
 def cmd_calibrate(args) -> int:

@@ -16,12 +16,13 @@ from pyFAI.geometry import Geometry
 
 from ..peaks.ring_extraction import ExtractionOptions, extract_rings, image_tth_range, visible_rings
 from .errors import FitError, PickError
-from .initial_guess import guess_geometry
+from .initial_guess import guess_geometries
 from .progress import Task, ensure_task
 from .refinement import DEFAULT_FIX, ControlPoints, FitResult, geometry_values, mad_outliers, refine, ring_tth
 
 
 THIN_POINTS = 4000  # points per intermediate pass: ample for ~0.01 px, a fraction of the cost
+MAX_CANDIDATES = 4  # distinct first geometries compared on the image
 
 
 @dataclass
@@ -64,8 +65,47 @@ def calibrate(
     opts = options or RefineOptions()
     task = ensure_task(task)
     task.report(0.0, "Estimating the geometry from the picks")
-    first = guess_geometry(picks, detector, wavelength, dspacing, distance, tuple(opts.fix))
-    return refine_calibration(data, invalid, first.geometry, dspacing, picks, opts, task.sub(0.1, 1.0))
+    candidates = guess_geometries(picks, detector, wavelength, dspacing, distance, tuple(opts.fix))
+    start = candidates[0].geometry
+    if opts.auto and len(candidates) > 1:
+        start = choose_start(data, invalid, [c.geometry for c in candidates[:MAX_CANDIDATES]], dspacing, picks, opts, task.sub(0.0, 0.1))
+    return refine_calibration(data, invalid, start, dspacing, picks, opts, task.sub(0.1, 1.0))
+
+
+def choose_start(
+    data: np.ndarray,
+    invalid: np.ndarray | None,
+    candidates: list[Geometry],
+    dspacing: np.ndarray,
+    picks: ControlPoints,
+    opts: RefineOptions,
+    task: Task | None = None,
+) -> Geometry:
+    """The candidate that best predicts the rings next to the picked ones.
+
+    Each candidate gets one pass of the automatic refinement (rings up to a little beyond the
+    picks); the winner is the one whose pass ends with the most points within 1 px of their ring.
+    A mirror-image tilt predicts the neighbouring rings in the wrong place and loses.
+    """
+    task = ensure_task(task)
+    valid = np.isfinite(data) if invalid is None else (~invalid & np.isfinite(data))
+    best, best_score = candidates[0], -1
+    for k, geometry in enumerate(candidates):
+        task.report(k / len(candidates), "Comparing starting geometries")
+        limit = _initial_limit(geometry, dspacing, picks)
+        tth_min, tth_max = image_tth_range(geometry, valid)
+        rings = visible_rings(geometry, dspacing, (tth_min, min(limit * 1.6 + 0.02, tth_max)))
+        found = extract_rings(data, invalid, geometry, dspacing, opts.extraction, rings)
+        if len(found) == 0:
+            continue
+        try:
+            fit = _fit_with_anchor(geometry, _thin(found, THIN_POINTS), picks, dspacing, opts)
+        except FitError:
+            continue
+        score = int(np.count_nonzero(np.abs(fit.residual_px) < 1.0))
+        if score > best_score:
+            best, best_score = fit.geometry, score
+    return best
 
 
 def refine_calibration(
@@ -145,6 +185,8 @@ def _fit_with_anchor(geometry: Geometry, found: ControlPoints, picks: ControlPoi
     fit = refine(geometry, combined, dspacing, opts.fix, accept_iteration_limit=True)
     for _ in range(2):
         out = mad_outliers(fit.residual_px, opts.outlier_mads, floor=0.05) & ~anchor
+        # Picks are trusted, but not blindly: one that strayed onto another ring is a gross outlier.
+        out |= anchor & mad_outliers(fit.residual_px, 3 * opts.outlier_mads, floor=2.0 / (3 * opts.outlier_mads))
         if not out.any():
             break
         combined, anchor = combined.subset(~out), anchor[~out]

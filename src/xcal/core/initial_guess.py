@@ -14,7 +14,7 @@ from pyFAI.geometry import Geometry
 
 from .conics import fit_circle, fit_ellipse
 from .errors import FitError, PickError
-from .refinement import ControlPoints, FitResult, new_geometry, refine, ring_tth
+from .refinement import ControlPoints, FitResult, check_fix, new_geometry, refine, ring_tth
 
 
 def _pixel(detector) -> float:
@@ -66,8 +66,9 @@ def _multi_ring_distance(points: ControlPoints, detector, wavelength: float, dsp
 def _ellipse_starts(points: ControlPoints, ring: int, detector, wavelength: float, dspacing) -> list[Geometry]:
     """Tilted starts from the ellipse of one ring, through pyFAI's Fit2D conversion.
 
-    The ring's axis ratio gives the tilt (b/a ≈ cos tilt) and its long axis the tilt plane; the
-    sign of the tilt is ambiguous, so both are returned and the refinement decides.
+    The ring's axis ratio gives the tilt (b/a ≈ cos tilt) and its long axis the tilt plane; which
+    end of that axis tilts towards the sample is ambiguous (θ or θ + 180°), and so is the sense of
+    the angle between the image and Fit2D conventions, so all four are returned.
     """
     sel = points.rings == ring
     if sel.sum() < 12:
@@ -83,11 +84,11 @@ def _ellipse_starts(points: ControlPoints, ring: int, detector, wavelength: floa
     direct = np.sqrt(e.a * e.b) * _pixel(detector) / np.tan(tth)
     tilt = np.degrees(np.arccos(min(e.b / e.a, 1.0)))
     starts = []
-    for sign in (1.0, -1.0):
+    for plane in (np.degrees(e.angle), -np.degrees(e.angle), np.degrees(e.angle) + 180.0, 180.0 - np.degrees(e.angle)):
         g = new_geometry(detector, wavelength=wavelength)
         g.setFit2D(
             direct * 1e3, centerX=e.col + 0.5, centerY=e.row + 0.5,
-            tilt=tilt, tiltPlanRotation=sign * np.degrees(e.angle),
+            tilt=tilt, tiltPlanRotation=plane,
             pixelX=pixel_um[1], pixelY=pixel_um[0],
         )
         values = {k: getattr(g, k) for k in ("dist", "poni1", "poni2", "rot1", "rot2")}
@@ -96,19 +97,23 @@ def _ellipse_starts(points: ControlPoints, ring: int, detector, wavelength: floa
     return starts
 
 
-def guess_geometry(
+def guess_geometries(
     points: ControlPoints,
     detector,
     wavelength: float,
     dspacing: np.ndarray,
     distance: float | None = None,
     fix: tuple[str, ...] = ("rot3", "wavelength"),
-) -> FitResult:
-    """Refined first geometry from picks on at least one ring.
+) -> list[FitResult]:
+    """Distinct refined first geometries from picks on at least one ring, best residual first.
+
+    One ring cannot tell a tilt from its mirror image (both fit it equally well), so every
+    distinct solution is returned and the image decides (see ``calibration.choose_start``).
 
     :param distance: the user's sample-detector distance in metres, if known.
     :raises PickError: not enough picks.  :raises FitError: no start converged.
     """
+    check_fix(fix)
     if len(points) < 3:
         raise PickError(f"{len(points)} picked points are not enough: pick at least one ring (3 points or more).")
     dspacing = np.asarray(dspacing, dtype=float)
@@ -119,25 +124,51 @@ def guess_geometry(
     rings, counts = np.unique(points.rings, return_counts=True)
     inner = int(rings[np.argmax(counts)])
     starts: list[Geometry] = []
-    for d in {distance, None, _multi_ring_distance(points, detector, wavelength, dspacing)}:
+    distances = {distance, None, _multi_ring_distance(points, detector, wavelength, dspacing)}
+    if "dist" in fix and distance:  # a fixed distance keeps the user's value
+        distances = {distance}
+    for d in distances:
         g = _circle_start(points, inner, detector, wavelength, dspacing, d)
         if g is not None:
             starts.append(g)
-    starts += _ellipse_starts(points, inner, detector, wavelength, dspacing)
+    if not {"rot1", "rot2"} & set(fix):  # fixed tilts keep their start value, zero
+        starts += _ellipse_starts(points, inner, detector, wavelength, dspacing)
     if not starts:
         raise FitError("No starting geometry could be made from the picks: pick more points on the ring.")
-    tilt_free = tuple(fix)
     centred_only = tuple(set(fix) | {"rot1", "rot2"})
-    best: FitResult | None = None
+    fits: list[FitResult] = []
     for start in starts:
-        for fixed in (centred_only, tilt_free):
+        for fixed in (centred_only, tuple(fix)):
             try:
                 fit = refine(start, points, dspacing, fix=fixed)
             except FitError:
                 continue
             start = fit.geometry  # tilts are freed from the untilted optimum
-            if best is None or fit.rms_deg < best.rms_deg * 0.999:
-                best = fit
-    if best is None:
+            fits.append(fit)
+    if not fits:
         raise FitError("The geometry fit did not converge from any start: check the wavelength, ring numbers and picks.")
-    return best
+    fits.sort(key=lambda f: f.rms_deg)
+    best = fits[0].rms_deg
+    distinct: list[FitResult] = []
+    for fit in fits:
+        if fit.rms_deg > 3.0 * best + 1e-4:  # clearly worse fits of the picks are not candidates
+            continue
+        if all(not _same_geometry(fit.geometry, other.geometry) for other in distinct):
+            distinct.append(fit)
+    return distinct
+
+
+def guess_geometry(*args, **kwargs) -> FitResult:
+    """The best first geometry by residual on the picks alone (see :func:`guess_geometries`)."""
+    return guess_geometries(*args, **kwargs)[0]
+
+
+def _same_geometry(a: Geometry, b: Geometry) -> bool:
+    pixel = _pixel(a.detector)
+    return (
+        abs(a.poni1 - b.poni1) < 2 * pixel
+        and abs(a.poni2 - b.poni2) < 2 * pixel
+        and abs(a.rot1 - b.rot1) < np.deg2rad(0.3)
+        and abs(a.rot2 - b.rot2) < np.deg2rad(0.3)
+        and abs(a.dist - b.dist) < 0.003 * a.dist
+    )

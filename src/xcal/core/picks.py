@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from pyFAI.calibrant import Calibrant
 from pyFAI.control_points import ControlPoints as PyfaiControlPoints
 
-from .atomic import atomic_path
+from .atomic import atomic_write_text
 from .errors import PickError
 from .refinement import ControlPoints
 
@@ -61,12 +60,26 @@ class PickSet:
         return ControlPoints(pts[:, 0], pts[:, 1], rings)
 
     def save_npt(self, path: str | Path, dspacing: np.ndarray, wavelength: float | None) -> None:
-        """Write pyFAI's control-point format (readable by pyFAI-calib2), atomically."""
-        cp = PyfaiControlPoints(calibrant=Calibrant(dspacing=list(dspacing), wavelength=wavelength))
-        for g in self.groups:
-            cp.append(g.points.tolist(), ring=g.ring)
-        with atomic_path(path) as tmp:
-            cp.save(str(tmp))
+        """Write pyFAI's control-point format (readable by pyFAI-calib2), atomically.
+
+        Written here rather than by pyFAI's ``ControlPoints.save``, whose "calibrant:" line for an
+        unnamed calibrant makes its own reader log errors.
+        """
+        lines = [
+            "# set of control point used by pyFAI to calibrate the geometry of a scattering experiment",
+            "#angles are in radians, wavelength in meter and positions in pixels",
+        ]
+        if wavelength:
+            lines.append(f"wavelength: {wavelength!r}")
+        lines.append("dspacing: " + " ".join(repr(float(d)) for d in dspacing))
+        tth = 2 * np.arcsin(np.clip(wavelength / (2e-10 * np.asarray(dspacing, float)), -1, 1)) if wavelength else None
+        for index, g in enumerate(self.groups):
+            lines += ["", f"New group of points: {index}"]
+            if tth is not None and g.ring < len(tth):
+                lines.append(f"2theta: {float(tth[g.ring])!r}")
+            lines.append(f"ring: {g.ring}")
+            lines += [f"point: x={float(col)!r} y={float(row)!r}" for row, col in g.points]
+        atomic_write_text(path, "\n".join(lines) + "\n")
 
     @classmethod
     def load_npt(cls, path: str | Path) -> "PickSet":

@@ -125,6 +125,13 @@ def make_geometry(template: Geometry, values: dict[str, float]) -> Geometry:
     return new_geometry(template.detector, **(geometry_values(template) | values))
 
 
+def check_fix(fix) -> None:
+    """Refuse parameter names pyFAI does not have, naming them."""
+    unknown = set(fix) - set(PARAMS)
+    if unknown:
+        raise FitError(f"Unknown parameter(s) to fix: {', '.join(sorted(unknown))}; use {', '.join(PARAMS)}.")
+
+
 class PointModel:
     """pyFAI's 2θ and χ of fixed points, the detector positions of the points computed once.
 
@@ -194,9 +201,7 @@ def refine(
         instead of raising; for passes that are refined again anyway.
     :raises FitError: too few points, a ring beyond the calibrant, or no convergence.
     """
-    unknown = set(fix) - set(PARAMS)
-    if unknown:
-        raise FitError(f"Unknown parameter(s) to fix: {', '.join(sorted(unknown))}; use {', '.join(PARAMS)}.")
+    check_fix(fix)
     free = tuple(p for p in PARAMS if p not in set(fix))
     if not free:
         raise FitError("Every parameter is fixed: nothing to refine.")

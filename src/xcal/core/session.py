@@ -66,6 +66,7 @@ class CalibrationSession:
     history: list[HistoryEntry] = field(default_factory=list)
     integrator: Integrator = field(default_factory=Integrator)
     _picker: RingPicker | None = field(default=None, repr=False)
+    _picker_key: int = field(default=0, repr=False)
     _data: np.ndarray | None = field(default=None, repr=False)
     _invalid: np.ndarray | None = field(default=None, repr=False)
 
@@ -102,13 +103,15 @@ class CalibrationSession:
         new = transform.reduced()
         mask_raw = None if self.user_mask is None else old.invert(self.user_mask)
         geometry_raw = None if self.geometry is None else raw_geometry(self.geometry, old, raw_shape, self.raw_detector)
-        groups = [(g.ring, np.column_stack(old.points_to_raw(g.points[:, 0], g.points[:, 1], raw_shape))) for g in self.picks.groups]
+        # Picks put pixel i's centre at i (pyFAI); transforms map [i, i+1) spans: shift by half a pixel.
+        groups = [(g.ring, np.column_stack(old.points_to_raw(g.points[:, 0] + 0.5, g.points[:, 1] + 0.5, raw_shape))) for g in self.picks.groups]
         self.transform = new
         self._refresh()
         self.user_mask = None if mask_raw is None else new.apply(mask_raw).copy()
         self.picks.clear()
         for ring, pts in groups:
-            self.picks.add(ring, np.column_stack(new.points_from_raw(pts[:, 0], pts[:, 1], raw_shape)))
+            rows, cols = new.points_from_raw(pts[:, 0], pts[:, 1], raw_shape)
+            self.picks.add(ring, np.column_stack([rows - 0.5, cols - 0.5]))
         if geometry_raw is not None:
             self._push("transformed", working_geometry(geometry_raw, new, raw_shape))
 
@@ -166,8 +169,11 @@ class CalibrationSession:
     # -- picks -----------------------------------------------------------------------------------
     @property
     def picker(self) -> RingPicker:
-        if self._picker is None:
-            self._picker = RingPicker(self.data, self.invalid)
+        """Ring picker for the current image and mask (rebuilt when the mask in use changes)."""
+        invalid = self.invalid
+        key = hash(np.packbits(invalid).tobytes())
+        if self._picker is None or self._picker_key != key:
+            self._picker, self._picker_key = RingPicker(self.data, invalid), key
         return self._picker
 
     def pick(self, row: float, col: float, ring: int, mode: str = "ring", method: str = "massif", search_size: int = 10) -> PickGroup:

@@ -70,7 +70,8 @@ class RingPicker:
         c0 = int(np.clip(round(col / step) * step - step, 0, max(w - self.tile, 0)))
         if (r0, c0) not in self._massifs:
             tile = np.s_[r0 : r0 + self.tile, c0 : c0 + self.tile]
-            massif = Massif(self.data[tile], self.invalid[tile])
+            clean = np.where(self.invalid[tile], 0.0, self.data[tile])  # NaN/inf make pyFAI log per pixel
+            massif = Massif(clean, self.invalid[tile])
             massif.log_info = False
             self._massifs[(r0, c0)] = massif
         return self._massifs[(r0, c0)], r0, c0
@@ -84,7 +85,7 @@ class RingPicker:
         seed = (int(round(start[0])) - r0, int(round(start[1])) - c0)
         found = self._blob_seeds(massif, seed, r0, c0) if method == "blob" else []
         if len(found) < 5:  # blob keypoints are sparse on thin rings: complete with Massif's peaks
-            found += [(p[0] + r0, p[1] + c0) for p in massif.find_peaks(seed, nmax=400, stdout=None)]
+            found += [(p[0] + r0, p[1] + c0) for p in _massif_peaks(massif, seed)]
         return np.array([start] + [tuple(p) for p in found], dtype=float).reshape(-1, 2)
 
     def _blob_seeds(self, massif: Massif, seed: tuple[int, int], tile_r: int, tile_c: int) -> list[tuple[float, float]]:
@@ -130,9 +131,20 @@ class RingPicker:
                 alternative = self._grow_ring(pts[:1], ridge, min_snr, max_passes, spread=6)
                 if traced is None or len(alternative) > len(traced):
                     traced = alternative
-        return pts if traced is None else traced
+        if traced is None:
+            return pts
+        return _clean_ring(traced)
 
     def _grow_ring(self, pts: np.ndarray, circle, min_snr: float, max_passes: int, spread: int = 0) -> np.ndarray:
+        """Trace from ``circle``; weak rings get a second try with longer sectors (more pixels each)."""
+        traced = self._grow_ring_once(pts, circle, min_snr, max_passes, spread, SECTOR_PX)
+        if len(traced) < len(pts) + 6:
+            longer = self._grow_ring_once(pts, circle, min_snr, max_passes, spread, 4 * SECTOR_PX)
+            if len(longer) > len(traced):
+                return longer
+        return traced
+
+    def _grow_ring_once(self, pts: np.ndarray, circle, min_snr: float, max_passes: int, spread: int, sector_px: float) -> np.ndarray:
         """Trace from ``circle``, starting with the arc of ``pts`` widened by ``spread`` bins."""
         coord = EllipseCoordinate.circle(circle.row, circle.col, circle.radius)
         allowed = _coverage(coord.azimuth(pts[:, 0], pts[:, 1]))
@@ -144,7 +156,7 @@ class RingPicker:
         for _ in range(max_passes):
             ppu = coord.pixels_per_radial_unit()
             half = width_px / ppu
-            found = sector_points(self._ring_pixels(coord, half), coord, 1.0, half, int(np.clip(2 * np.pi * ppu / 6.0, 24, 2880)), min_snr)
+            found = sector_points(self._ring_pixels(coord, half), coord, 1.0, half, int(np.clip(2 * np.pi * ppu / sector_px, 12, 2880)), min_snr)
             if len(found) < 6:
                 break
             rows, cols = found.rows, found.cols
@@ -179,12 +191,30 @@ class RingPicker:
                           radial[inside], coord.azimuth(rr, cc))
 
     def pick_ring(self, row: float, col: float, method: str = "massif", search_size: int = 10) -> np.ndarray:
-        """All points of the ring under the click, as (N, 2) array of (row, col)."""
+        """All points of the ring under the click, as (N, 2) array of (row, col).
+
+        :raises PickError: no ring passes through the click (a click on background, or on a
+            ring too faint or too broken to follow).
+        """
         seeds = self.seeds(row, col, method, search_size)
         traced = self.trace(seeds)
-        if len(traced) == 0:
-            raise PickError(f"No ring found near x={col:.0f}, y={row:.0f}: click closer to a ring.")
+        if len(traced) < MIN_RING_POINTS or not _passes_through(traced, seeds[0]):
+            raise PickError(
+                f"No ring could be followed from the click at x={col:.0f}, y={row:.0f}: click on a ring "
+                "(or use single-peak picking)."
+            )
         return traced
+
+
+def _massif_peaks(massif: Massif, seed: tuple[int, int]) -> list:
+    """Massif.find_peaks, made repeatable: it samples with numpy's global random state."""
+    state = np.random.get_state()
+    np.random.seed(12345)
+    try:
+        with quiet("pyFAI.massif"):
+            return massif.find_peaks(seed, nmax=400, stdout=None)
+    finally:
+        np.random.set_state(state)
 
 
 def _ring_contrast(data: np.ndarray, invalid: np.ndarray, row: float, col: float, radii: np.ndarray,
@@ -249,6 +279,18 @@ def ridge_circle(data: np.ndarray, invalid: np.ndarray, row: float, col: float, 
     return best if best_score > 0 else None
 
 
+MIN_RING_POINTS = 8
+
+
+def _passes_through(points: np.ndarray, start: np.ndarray) -> bool:
+    """Whether the conic through the traced points passes within a few pixels of the click's peak."""
+    coord = _conic_through(points[:, 0], points[:, 1], None)
+    ppu = coord.pixels_per_radial_unit()
+    spread = 1.4826 * np.median(np.abs(coord.radial(points[:, 0], points[:, 1]) - 1.0)) * ppu
+    miss = abs(float(coord.radial(np.array([start[0]]), np.array([start[1]]))[0]) - 1.0) * ppu
+    return miss < max(4.0, 4.0 * spread)
+
+
 _N_BINS = 144  # 2.5° azimuth bins for the covered arc
 _MAX_GROW_BINS = 12  # at most 30° added on each side per pass
 
@@ -276,21 +318,64 @@ def _grow(covered: np.ndarray) -> np.ndarray:
     return out
 
 
-def _robust_circle(pts: np.ndarray):
-    """Circle through the seeds, dropping seeds that belong to another ring."""
-    keep = np.ones(len(pts), bool)
-    for _ in range(4):
-        circle = fit_circle(pts[keep, 0], pts[keep, 1])
-        dist = np.hypot(pts[:, 0] - circle.row, pts[:, 1] - circle.col) - circle.radius
-        new = ~mad_outliers(dist, 3.0, floor=1.0)
-        if new.sum() < 5 or (new == keep).all():
+SECTOR_PX = 6.0  # arc length of one sector while tracing
+
+
+def _clean_ring(points: np.ndarray) -> np.ndarray:
+    """Drop traced points off the conic through all of them (e.g. a few on a neighbouring ring).
+
+    A point is kept within 4 robust standard deviations of the conic, and never rejected for
+    being within 1 px of it.
+    """
+    if len(points) < 8:
+        return points
+    keep = np.ones(len(points), bool)
+    for _ in range(3):
+        coord = _conic_through(points[keep, 0], points[keep, 1], None)
+        res = (coord.radial(points[:, 0], points[:, 1]) - 1.0) * coord.pixels_per_radial_unit()
+        centre = np.median(res[keep])
+        sigma = 1.4826 * np.median(np.abs(res[keep] - centre))
+        new = np.abs(res - centre) < max(1.0, 4.0 * sigma)
+        if new.sum() < 8 or (new == keep).all():
             break
         keep = new
-    return circle
+    return points[keep]
 
 
-def _conic_through(rows: np.ndarray, cols: np.ndarray, previous: EllipseCoordinate) -> EllipseCoordinate:
+def _robust_circle(pts: np.ndarray, tolerance: float = 1.5):
+    """Circle through the seeds of the clicked ring, ignoring seeds on other rings.
+
+    Massif's region can span two neighbouring rings, so the seeds may be a mix. The first seed
+    is the click's own peak: every circle through it and two other seeds is tried, the one with
+    most seeds within ``tolerance`` px wins (RANSAC with every pair), then it is refitted on those.
+    """
+    from itertools import combinations
+
+    start = pts[0]
+    others = pts[1:]
+    if len(others) > 60:  # enough pairs to find the ring, bounded work
+        others = others[np.linspace(0, len(others) - 1, 60).astype(int)]
+    best_inliers, best_count = None, 0
+    for i, j in combinations(range(len(others)), 2):
+        try:
+            c = fit_circle(np.array([start[0], others[i, 0], others[j, 0]]), np.array([start[1], others[i, 1], others[j, 1]]))
+        except ValueError:
+            continue
+        if not np.isfinite(c.radius) or c.radius < 3.0:
+            continue
+        inliers = np.abs(np.hypot(pts[:, 0] - c.row, pts[:, 1] - c.col) - c.radius) < tolerance
+        if inliers.sum() > best_count:
+            best_inliers, best_count = inliers, int(inliers.sum())
+    if best_inliers is None or best_count < 5:
+        return fit_circle(pts[:, 0], pts[:, 1])
+    return fit_circle(pts[best_inliers, 0], pts[best_inliers, 1])
+
+
+def _conic_through(rows: np.ndarray, cols: np.ndarray, previous: EllipseCoordinate | None) -> EllipseCoordinate:
     """Ellipse through the points when they go far enough around, otherwise a circle."""
+    if previous is None:
+        c = fit_circle(rows, cols)
+        previous = EllipseCoordinate.circle(c.row, c.col, c.radius)
     phi = previous.azimuth(rows, cols)
     coverage = np.count_nonzero(np.bincount(((phi + np.pi) / (2 * np.pi) * 12).astype(int) % 12, minlength=12))
     if len(rows) >= 20 and coverage >= 8:

@@ -186,6 +186,10 @@ def sector_points(
         with np.errstate(all="ignore"):
             c = c + np.where(sw > 0, swd / sw, np.nan)
     ok &= np.isfinite(c)
+    # A window cut by a gap, the mask or the image edge has a one-sided centroid: drop it.
+    n_inside = np.bincount(sector, weights=inside.astype(float), minlength=n_sectors)
+    if ok.any():
+        ok &= n_inside >= 0.6 * np.median(n_inside[ok])
     if max_intensity is not None:
         hot = inside & (ann.intensity > max_intensity)
         ok &= np.bincount(sector, weights=hot.astype(float), minlength=n_sectors) == 0

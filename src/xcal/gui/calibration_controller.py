@@ -1,0 +1,356 @@
+"""Calibration mode: turns each panel action into one ``CalibrationSession`` call and shows the result.
+
+Slow calls (detector change, picking, Calibrate/Refine, loading a .poni, the cake/pattern/ring
+views) go through the window's :class:`~xcal.gui.worker.Runner`; quick ones (calibrant, energy,
+hand edits, undo) run directly. Any refused input becomes a message; nothing in the session is
+lost by a failure (the engine keeps picks and geometry when it raises).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pyFAI.detectors import Detector
+from PyQt5.QtCore import QObject
+from PyQt5.QtWidgets import QFileDialog
+
+from ..core.calibration import CalibrationResult
+from ..core.errors import XcalError
+from ..core.picks import PickSet
+from ..core.poni import from_fit2d
+from ..core.refinement import FitResult, geometry_values
+from .calibration_panel import CUSTOM_DETECTOR
+from .views import Views, compute_views
+from .worker import Job, describe_exception
+
+if TYPE_CHECKING:
+    from .main_window import MainWindow
+
+_GEOMETRY_KEYS = ("dist", "poni1", "poni2", "rot1", "rot2", "rot3")
+
+
+def detector_label(detector: Detector | None) -> str:
+    """The detector combo entry for a session detector (generic ones are a custom pixel size)."""
+    return CUSTOM_DETECTOR if detector is None or type(detector) is Detector else type(detector).__name__
+
+
+class CalibrationController(QObject):
+    """Wires the calibration panel, the image view and the plots to the session."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        self.session = window.session
+        self.runner = window.runner
+        self.panel = window.panel
+        self.saved_geometry = None  # the geometry last saved or loaded: no warning on quit for it
+        self._calibrant_source = ""
+        self._pick_job: Job | None = None
+        p = self.panel
+        p.energy_changed.connect(lambda kev: self._try(lambda: self.session.set_energy(kev)))
+        p.wavelength_changed.connect(self._set_wavelength)
+        p.distance_changed.connect(self._set_distance)
+        p.detector_chosen.connect(lambda name: self.set_detector(name=name))
+        p.pixel_size_chosen.connect(lambda v, h: self.set_detector(pixel_um=(v, h)))
+        p.calibrant_chosen.connect(self.set_calibrant)
+        p.calibrant_file_requested.connect(self._choose_calibrant_file)
+        p.polarization_changed.connect(self.request_views)
+        p.mask_display_changed.connect(self.show_mask)
+        p.undo_clicked.connect(self.undo_pick)
+        p.clear_clicked.connect(self.clear_picks)
+        p.save_picks_clicked.connect(self.save_picks)
+        p.load_picks_clicked.connect(self.load_picks)
+        p.calibrate_clicked.connect(lambda: self.fit("calibrate"))
+        p.refine_clicked.connect(lambda: self.fit("refine"))
+        p.save_poni_clicked.connect(self.save_poni)
+        p.load_poni_clicked.connect(self.load_poni)
+        p.parameters.pyfai_edited.connect(lambda name, value: self._edit({name: value}))
+        p.parameters.fit2d_edited.connect(self._edit_fit2d)
+        p.parameters.restore_requested.connect(self._restore)
+        window.image_view.pixel_clicked.connect(self.pick)
+        window.pattern_view.unit_changed.connect(lambda _: self.request_views())
+
+    # -- helpers -----------------------------------------------------------------------------------
+    def _try(self, action: Callable[[], object]) -> bool:
+        """Run a quick session call; a failure becomes the window's message. True if it worked."""
+        try:
+            action()
+        except Exception as exc:  # noqa: BLE001 - XcalError, or a bug shown as "Unexpected error"
+            self.window.show_message(describe_exception(exc))
+            return False
+        return True
+
+    def _fit(self) -> FitResult | None:
+        """The fit of the current geometry, if it is the latest Calibrate/Refine result."""
+        result = self.session.result
+        return result.fit if result is not None and result.geometry is self.session.geometry else None
+
+    @property
+    def unsaved(self) -> bool:
+        return self.session.geometry is not None and self.session.geometry is not self.saved_geometry
+
+    # -- start values ------------------------------------------------------------------------------
+    def apply_start_values(self) -> None:
+        """Hand the panel's start values (from the settings) to the session at start-up."""
+        self.session.set_energy(self.panel.energy_box.value())
+        self.session.distance = self.panel.distance_box.value() * 1e-3
+        if self.panel.calibrant:
+            self.set_calibrant(self.panel.calibrant, quiet=True)
+
+    def _set_wavelength(self, angstrom: float) -> None:
+        self.session.wavelength = angstrom * 1e-10
+
+    def _set_distance(self, mm: float) -> None:
+        self.session.distance = mm * 1e-3
+
+    def set_detector(self, name: str | None = None, pixel_um: tuple[float, float] | None = None) -> None:
+        what = name or f"{pixel_um[0]:g} x {pixel_um[1]:g} µm pixels"
+        self.runner.submit(
+            f"Setting the detector ({what})",
+            lambda task: self.session.set_detector(name, pixel_um),
+            lambda _: self._detector_set(),
+            on_failed=self._detector_failed,
+            kind="detector",
+        )
+
+    def _detector_set(self) -> None:
+        self.panel.select_detector(detector_label(self.session.raw_detector))
+        self.show_mask()
+        self.request_views()
+
+    def _detector_failed(self, message: str) -> None:
+        self.window.show_message(message)
+        self.panel.select_detector(detector_label(self.session.raw_detector))
+
+    def image_loaded(self, matching: list[str]) -> None:
+        """A new image is in the session: make sure a detector fits it, redraw everything."""
+        self.panel.set_detector_choices(matching)
+        if self.session.raw_detector is not None:
+            self.panel.select_detector(detector_label(self.session.raw_detector))
+        else:
+            name = self.panel.detector_name
+            if matching and name not in matching:
+                shape = self.session.raw.shape
+                self.window.show_message(
+                    f"Detector set to {matching[0]}, the detector that gives {shape[0]} x {shape[1]} images; "
+                    "change it under Setup if it is not yours.", "info")
+                name = matching[0]
+                self.panel.select_detector(name)
+            if name is None:
+                self.set_detector(pixel_um=self.panel.pixel_um)
+            else:
+                self.set_detector(name=name)
+        self.show_picks()
+        self.show_mask()
+        self.geometry_changed()
+
+    def set_calibrant(self, name_or_path: str, quiet: bool = False) -> None:
+        try:
+            self.session.set_calibrant(name_or_path)
+        except XcalError as exc:
+            if not quiet:
+                self.window.show_message(str(exc))
+            self._revert_calibrant()
+            return
+        self._calibrant_source = name_or_path
+        self.panel.select_calibrant(name_or_path)
+        self.request_views()
+
+    def _choose_calibrant_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self.window, "Calibrant file", self.window.last_folder(), "Calibrant d-spacings (*.D *.d);;All files (*)")
+        if path:
+            self.set_calibrant(path)
+        else:
+            self._revert_calibrant()
+
+    def _revert_calibrant(self) -> None:
+        """Show the calibrant the session still uses after a refused or abandoned choice."""
+        if self._calibrant_source:
+            self.panel.select_calibrant(self._calibrant_source)
+        else:
+            self.panel.calibrant_box.blockSignals(True)
+            self.panel.calibrant_box.setCurrentIndex(0)
+            self.panel.calibrant_box.blockSignals(False)
+
+    # -- picks -------------------------------------------------------------------------------------
+    def pick(self, row: float, col: float) -> None:
+        """A click on the image: search the ring (or the single peak) there, in the worker."""
+        if not self.window.in_calibration_mode() or self.session.raw is None:
+            return
+        if self.runner.blocking or (self._pick_job is not None and self.runner.is_pending(self._pick_job)):
+            self.window.statusBar().showMessage("Busy: wait for the running task or press Cancel.", 3000)
+            return
+        ring = self.panel.current_ring
+        mode, method, size = self.panel.pick_mode, self.panel.pick_method, self.panel.search_size_box.value()
+        what = "peak" if mode == "peak" else "ring"
+        self._pick_job = self.runner.submit(
+            f"Searching the {what} at x={col + 0.5:.0f}, y={row + 0.5:.0f}",
+            lambda task: self.session.pick(row, col, ring, mode, method, size),
+            lambda group: self._picked(len(group.points), ring),
+            blocking=False,
+        )
+
+    def _picked(self, count: int, ring: int) -> None:
+        self.panel.picked()
+        self.show_picks()
+        self.window.statusBar().showMessage(f"Ring {ring + 1}: {count} peaks found.", 5000)
+
+    def show_picks(self) -> None:
+        picks = self.session.picks
+        self.window.image_view.set_picks(picks.groups)
+        self.panel.show_picks(len(picks.groups), len(picks), picks.rings())
+
+    def undo_pick(self) -> None:
+        group = self.session.picks.undo()
+        if group is not None and self.panel.auto_increase_check.isChecked():
+            self.panel.ring_box.setValue(group.ring + 1)
+        self.show_picks()
+
+    def clear_picks(self) -> None:
+        self.session.picks.clear()
+        self.panel.ring_box.setValue(1)
+        self.show_picks()
+
+    def save_picks(self) -> None:
+        if not self.session.picks.groups:
+            self.window.show_message("There are no peaks to save: click on a ring first.")
+            return
+        if self.session.dspacing is None:
+            self.window.show_message("Choose the calibrant first: the .npt file records it with the peaks.")
+            return
+        path = self.window.ask_save_path("Save picks", ".npt", "pyFAI control points (*.npt)")
+        if path and self._try(lambda: self.session.picks.save_npt(path, self.session.dspacing, self.session.wavelength)):
+            self.window.show_message(f"Picks saved to {path}.", "info")
+
+    def load_picks(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self.window, "Load picks", self.window.last_folder(), "pyFAI control points (*.npt);;All files (*)")
+        if not path:
+            return
+        try:
+            picks = PickSet.load_npt(path)
+        except XcalError as exc:
+            self.window.show_message(str(exc))
+            return
+        self.session.picks = picks
+        self.show_picks()
+
+    # -- mask --------------------------------------------------------------------------------------
+    def show_mask(self) -> None:
+        """Apply the "use mask" choice to the session and draw the excluded pixels."""
+        use = self.panel.use_mask_check.isChecked()
+        self.session.use_mask = use
+        if self.session.raw is None:
+            return
+        self.window.image_view.set_mask(self.session.invalid if use else None, self.panel.transparent_mask_check.isChecked())
+
+    # -- fits --------------------------------------------------------------------------------------
+    def fit(self, which: str) -> None:
+        """Calibrate (from the picks) or Refine (from the current geometry) in the worker."""
+        if self.runner.blocking:
+            return
+        options = self.panel.refine_options()
+        method = self.session.calibrate if which == "calibrate" else self.session.refine
+        label = "Calibrating" if which == "calibrate" else "Refining"
+        self.runner.submit(label, lambda task: method(options, task), self._fitted)
+
+    def _fitted(self, result: CalibrationResult) -> None:
+        fit = result.fit
+        summary = f"RMS {fit.rms_deg:.5f}° 2θ ({fit.rms_px:.3f} px) on {len(fit.points)} points, {len(fit.rings)} rings."
+        if result.warnings:
+            self.window.show_message(summary + "\n" + "\n".join(result.warnings), "warning")
+        else:
+            self.window.show_message("Calibrated: " + summary, "info")
+        if self.session.wavelength:
+            self.panel.show_wavelength(self.session.wavelength)
+        self.panel.tabs.setCurrentIndex(1)
+        self.window.tabs.setCurrentWidget(self.window.cake_view)
+        self.geometry_changed()
+
+    def _edit(self, values: dict[str, float]) -> None:
+        if self._try(lambda: self.session.set_geometry_values(**values)):
+            self.geometry_changed()
+
+    def _edit_fit2d(self, values: dict[str, float]) -> None:
+        def edit():
+            current = self.session.geometry
+            geometry = from_fit2d(values, current.detector, current.wavelength)
+            new = geometry_values(geometry)
+            self.session.set_geometry_values(**{key: new[key] for key in _GEOMETRY_KEYS})
+
+        if self._try(edit):
+            self.geometry_changed()
+
+    def _restore(self, index: int) -> None:
+        if self._try(lambda: self.session.restore(index)):
+            self.geometry_changed()
+
+    def geometry_changed(self) -> None:
+        """Show the session's current geometry, its fit and history, and recompute the views."""
+        self.panel.parameters.show_geometry(self.session.geometry, self._fit(), self.session.history)
+        self.request_views()
+
+    # -- views -------------------------------------------------------------------------------------
+    def request_views(self) -> None:
+        """Recompute cake, pattern and rings for the current geometry (a newer request replaces this one)."""
+        geometry, session = self.session.geometry, self.session
+        if geometry is None or session.raw is None:
+            self.clear_views()
+            return
+        dspacing, unit, polarization = session.dspacing, self.window.pattern_view.unit, self.panel.polarization()
+        self.runner.submit(
+            "Integrating",
+            lambda task: compute_views(session, geometry, dspacing, unit, polarization, task),
+            self._show_views,
+            blocking=False,
+            kind="views",
+        )
+
+    def _show_views(self, views: Views) -> None:
+        self.window.cake_view.set_cake(views.cake, views.cake_lines)
+        self.window.pattern_view.set_pattern(views.pattern, views.pattern_lines)
+        self.window.image_view.set_rings(views.ring_x, views.ring_y)
+
+    def clear_views(self) -> None:
+        self.window.cake_view.clear()
+        self.window.pattern_view.clear()
+        self.window.image_view.clear_rings()
+
+    # -- .poni -------------------------------------------------------------------------------------
+    def save_poni(self) -> bool:
+        """Ask for a file and save the calibration; True if saved."""
+        if self.session.geometry is None:
+            self.window.show_message("There is no calibration to save yet: pick a ring and press Calibrate.")
+            return False
+        path = self.window.ask_save_path("Save calibration", ".poni", "pyFAI calibration (*.poni)")
+        if not path:
+            return False
+        geometry = self.session.geometry
+        try:
+            self.session.save_poni(path)
+        except Exception as exc:  # noqa: BLE001
+            self.window.show_message(describe_exception(exc))
+            return False
+        self.saved_geometry = geometry
+        self.window.show_message(f"Calibration saved to {path}.", "info")
+        return True
+
+    def load_poni(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self.window, "Load calibration", self.window.last_folder(), "pyFAI calibration (*.poni);;All files (*)")
+        if path:
+            self.window.remember_folder(path)
+            self.runner.submit(f"Loading {Path(path).name}", lambda task: self.session.load_poni(path), self._poni_loaded)
+
+    def _poni_loaded(self, notes: list[str]) -> None:
+        self.saved_geometry = self.session.geometry
+        if self.session.wavelength:
+            self.panel.show_wavelength(self.session.wavelength)
+        if self.session.raw_detector is not None:
+            self.panel.select_detector(detector_label(self.session.raw_detector))
+        self.window.show_message("Calibration loaded." + "".join(f"\nNote: {n}" for n in notes), "info")
+        self.show_mask()
+        self.geometry_changed()
