@@ -33,12 +33,21 @@ def ring_points(geometry, rings, n=200, noise_deg=0.0, seed=0):
     return ControlPoints(np.concatenate(rows), np.concatenate(cols), np.concatenate(idx))
 
 
-def test_point_model_matches_pyfai():
-    g = new_geometry(DET, **TRUTH)
-    rows, cols = np.random.default_rng(0).uniform(0, 1000, (2, 500))
-    m = PointModel(g, rows, cols)
-    assert np.allclose(m.tth(), g.tth(rows, cols), atol=1e-14)
-    assert np.allclose(m.chi(), g.chi(rows, cols), atol=1e-12)
+@pytest.mark.parametrize("orientation", [1, 2, 3, 4])
+def test_point_model_matches_pyfai(orientation):
+    det = detector_factory("Pilatus1M", config={"orientation": orientation})
+    rng = np.random.default_rng(orientation)
+    rows, cols = rng.uniform(-50, 1100, (2, 500))
+    for _ in range(5):
+        values = dict(dist=rng.uniform(0.05, 1.0), poni1=rng.uniform(-0.05, 0.2), poni2=rng.uniform(-0.05, 0.2),
+                      rot1=rng.uniform(-0.3, 0.3), rot2=rng.uniform(-0.3, 0.3), rot3=rng.uniform(-3, 3), wavelength=1e-10)
+        g = new_geometry(det, **values)
+        m = PointModel(g, rows, cols)
+        assert np.allclose(m.tth(), g.tth(rows, cols), atol=1e-13, rtol=0)
+        chi_diff = np.angle(np.exp(1j * (m.chi() - g.chi(rows, cols))))
+        assert np.abs(chi_diff).max() < 1e-12
+        trial = (0.3, 0.01, 0.02, 0.1, -0.05, 0.2)
+        assert np.allclose(m.tth(trial), g.tth(rows, cols, param=list(trial)), atol=1e-13, rtol=0)
 
 
 def test_refine_recovers_truth_from_a_rough_start():

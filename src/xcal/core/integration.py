@@ -19,7 +19,9 @@ from .refinement import PARAMS, geometry_values, ring_tth
 
 UNITS = {"2th_deg": "2θ (°)", "q_nm^-1": "q (nm⁻¹)", "q_A^-1": "q (Å⁻¹)", "d*2_A^-2": "1/d² (Å⁻²)", "r_mm": "r (mm)"}
 PATTERN_UNITS = ("2th_deg", "q_nm^-1", "q_A^-1", "d_A")
-METHOD = ("bbox", "csr", "cython")  # pixel splitting: smooth cakes, exact peak positions
+# Pixel splitting (smooth cakes, exact peak positions); the histogram engine releases the GIL
+# while it works, so the GUI stays responsive, and needs no look-up table build.
+METHOD = ("bbox", "histogram", "cython")
 
 
 @dataclass

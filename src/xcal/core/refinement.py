@@ -14,11 +14,6 @@ import numpy as np
 from pyFAI.geometry import Geometry
 from scipy.optimize import least_squares
 
-try:  # pyFAI's compiled 2θ kernel, the one Geometry.tth calls
-    from pyFAI.ext import _geometry as _pyfai_kernel
-except ImportError:  # pragma: no cover - pure-Python pyFAI builds
-    _pyfai_kernel = None
-
 from .errors import FitError
 
 PARAMS = ("dist", "poni1", "poni2", "rot1", "rot2", "rot3", "wavelength")
@@ -133,48 +128,50 @@ def check_fix(fix) -> None:
 
 
 class PointModel:
-    """pyFAI's 2θ and χ of fixed points, the detector positions of the points computed once.
+    """pyFAI's 2θ and χ of fixed points, for the geometry's parameters or trial ones.
 
-    ``Geometry.tth(param=...)`` recomputes the positions at every call, which dominates a
-    least-squares fit and point extraction; here they are computed once and pyFAI's compiled
-    kernels (the ones ``Geometry.tth``/``chi`` call) are used directly. Detectors with parallax
-    correction take pyFAI's general path.
+    The detector positions of the points are computed once by pyFAI; the rotation into the lab
+    frame is then pyFAI's documented formula (``pyFAI.ext._geometry.calc_tth``) in numpy. A fit
+    evaluates it thousands of times on a few thousand points: pyFAI's own calls recompute the
+    positions each time and run OpenMP kernels whose threads spin when the two cores are busy
+    (the GUI, a second calculation), up to 40x slower. Non-flat detectors use pyFAI directly.
+    ``tests/test_refinement.py`` checks both against pyFAI.
     """
 
     def __init__(self, geometry: Geometry, rows: np.ndarray, cols: np.ndarray) -> None:
         self.geometry = geometry
         self.rows = np.asarray(rows, dtype=np.float64)
         self.cols = np.asarray(cols, dtype=np.float64)
-        self.fast = _pyfai_kernel is not None and getattr(geometry, "_parallax", None) is None
-        if self.fast:
-            p1, p2, p3 = geometry.detector.calc_cartesian_positions(self.rows, self.cols)
-            self.p1, self.p2 = np.ascontiguousarray(p1, np.float64), np.ascontiguousarray(p2, np.float64)
-            self.p3 = None if p3 is None else np.ascontiguousarray(p3, np.float64)
+        p1, p2, p3 = geometry.detector.calc_cartesian_positions(self.rows, self.cols)
+        self.flat = p3 is None and getattr(geometry, "_parallax", None) is None
+        self.p1, self.p2 = np.asarray(p1, np.float64), np.asarray(p2, np.float64)
 
     def _params(self, params: tuple[float, ...] | None) -> tuple[float, ...]:
         g = self.geometry
         return tuple(params) if params is not None else (g.dist, g.poni1, g.poni2, g.rot1, g.rot2, g.rot3)
 
-    def tth(self, params: tuple[float, ...] | None = None) -> np.ndarray:
-        """2θ (rad) for the geometry's parameters, or for trial ones (dist, poni1, poni2, rot1, rot2, rot3)."""
+    def _lab(self, params: tuple[float, ...] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         dist, poni1, poni2, rot1, rot2, rot3 = self._params(params)
-        if not self.fast:
-            return self.geometry.tth(self.rows, self.cols, param=[dist, poni1, poni2, rot1, rot2, rot3])
-        return np.asarray(
-            _pyfai_kernel.calc_tth(L=dist, rot1=rot1, rot2=rot2, rot3=rot3, pos1=self.p1 - poni1, pos2=self.p2 - poni2, pos3=self.p3)
-        )
+        p1, p2 = self.p1 - poni1, self.p2 - poni2
+        c1, s1, c2, s2, c3, s3 = np.cos(rot1), np.sin(rot1), np.cos(rot2), np.sin(rot2), np.cos(rot3), np.sin(rot3)
+        t1 = p1 * c2 * c3 + p2 * (c3 * s1 * s2 - c1 * s3) - dist * (c1 * c3 * s2 + s1 * s3)
+        t2 = p1 * c2 * s3 + p2 * (c1 * c3 + s1 * s2 * s3) - dist * (-c3 * s1 + c1 * s2 * s3)
+        t3 = p1 * s2 - p2 * c2 * s1 + dist * c1 * c2
+        return t1, t2, t3
+
+    def tth(self, params: tuple[float, ...] | None = None) -> np.ndarray:
+        """2θ (rad); ``params`` = (dist, poni1, poni2, rot1, rot2, rot3) to try other values."""
+        if not self.flat:
+            return np.asarray(self.geometry.tth(self.rows, self.cols, param=None if params is None else list(params)))
+        t1, t2, t3 = self._lab(params)
+        return np.arctan2(np.hypot(t1, t2), t3)
 
     def chi(self) -> np.ndarray:
-        """χ (rad) for the geometry's parameters."""
-        if not self.fast:
-            return self.geometry.chi(self.rows, self.cols)
-        dist, poni1, poni2, rot1, rot2, rot3 = self._params(None)
-        return np.asarray(
-            _pyfai_kernel.calc_chi(
-                L=dist, rot1=rot1, rot2=rot2, rot3=rot3, pos1=self.p1 - poni1, pos2=self.p2 - poni2, pos3=self.p3,
-                orientation=int(self.geometry.detector.orientation or 3),
-            )
-        )
+        """χ (rad) for the geometry's parameters, in (-π, π] as pyFAI's default."""
+        if not self.flat:
+            return np.asarray(self.geometry.chi(self.rows, self.cols))
+        t1, t2, _ = self._lab(None)
+        return np.arctan2(t1, t2)
 
 
 def radial_pixel_gradient(geometry: Geometry, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
