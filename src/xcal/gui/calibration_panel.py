@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PyQt5.QtCore import pyqtSignal
+from PyQt5.QtCore import Qt, pyqtSignal
 from PyQt5.QtWidgets import (
     QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
     QPushButton, QRadioButton, QScrollArea, QSpinBox, QTabWidget, QVBoxLayout, QWidget,
@@ -59,6 +59,7 @@ def _scrolled(*widgets: QWidget) -> QScrollArea:
     layout.addStretch(1)
     area = QScrollArea()
     area.setWidgetResizable(True)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)  # the page fits the panel's width
     area.setWidget(page)
     return area
 
@@ -118,27 +119,26 @@ class CalibrationPanel(QWidget):
     def _start_values(self) -> QGroupBox:
         box = QGroupBox("Start values")
         form = QFormLayout(box)
-        self.wavelength_box = _spin(0.001, 20.0, 0.4133, 5, " Å")
+        self.wavelength_box = _spin(0.001, 20.0, HC_KEV_A / 30.0, 5, " Å")
         self.energy_box = _spin(0.6, 1000.0, 30.0, 4, " keV")
         self.distance_box = _spin(1.0, 1e5, 200.0, 2, " mm")
         self.detector_box = QComboBox()
-        self.detector_box.setMaxVisibleItems(25)
+        self.calibrant_box = CalibrantCombo()
+        for combo in (self.detector_box, self.calibrant_box):
+            combo.setMaxVisibleItems(25)
+            combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(12)
         self.pixel_h_box = _spin(1.0, 10000.0, 100.0, 3, " µm")
         self.pixel_v_box = _spin(1.0, 10000.0, 100.0, 3, " µm")
-        self.calibrant_box = CalibrantCombo()
-        self.calibrant_box.setMaxVisibleItems(25)
-        self.polarization_check = QCheckBox("Polarization factor")
+        self.polarization_check = QCheckBox("Polarization")
+        self.polarization_check.setToolTip("Correct the cake and pattern for polarization with this factor")
         self.polarization_box = _spin(-1.0, 1.0, 0.99, 3)
-        pixel_row = QHBoxLayout()
-        pixel_row.addWidget(QLabel("w"))
-        pixel_row.addWidget(self.pixel_h_box)
-        pixel_row.addWidget(QLabel("h"))
-        pixel_row.addWidget(self.pixel_v_box)
         form.addRow("Wavelength", self.wavelength_box)
         form.addRow("Energy", self.energy_box)
         form.addRow("Distance", self.distance_box)
         form.addRow("Detector", self.detector_box)
-        form.addRow("Pixel size", pixel_row)
+        form.addRow("Pixel width", self.pixel_h_box)
+        form.addRow("Pixel height", self.pixel_v_box)
         form.addRow("Calibrant", self.calibrant_box)
         form.addRow(self.polarization_check, self.polarization_box)
         self.set_detector_choices([])
@@ -199,7 +199,8 @@ class CalibrationPanel(QWidget):
     def _refinement_options(self) -> QGroupBox:
         box = QGroupBox("Refinement options")
         form = QFormLayout(box)
-        self.auto_refine_check = QCheckBox("Automatic refinement (search peaks on all rings)")
+        self.auto_refine_check = QCheckBox("Automatic refinement")
+        self.auto_refine_check.setToolTip("Search peaks on every ring after the first fit; off: fit the picks only")
         self.auto_refine_check.setChecked(True)
         self.use_mask_check = QCheckBox("Use mask")
         self.use_mask_check.setChecked(True)
@@ -367,7 +368,8 @@ class CalibrationPanel(QWidget):
             self.picks_label.setText("No peaks picked: click on a ring of the image.")
         else:
             ring_text = ", ".join(str(r + 1) for r in rings)
-            self.picks_label.setText(f"{points} peaks in {groups} groups on ring{'s' if len(rings) > 1 else ''} {ring_text}")
+            self.picks_label.setText(
+                f"{points} peaks in {groups} group{'s' if groups > 1 else ''} on ring{'s' if len(rings) > 1 else ''} {ring_text}")
 
     # -- options -----------------------------------------------------------------------------------
     def refine_options(self) -> RefineOptions:

@@ -7,6 +7,8 @@ from pathlib import Path
 from PyQt5.QtCore import pyqtSignal
 from PyQt5.QtWidgets import QLabel, QMenu, QSpinBox, QToolBar, QToolButton, QWidget
 
+from ..core.images import split_hdf5_source
+
 TRANSFORMS = (
     ("rot90", "Rotate ↺", "Rotate the image 90° counter-clockwise"),
     ("rot-90", "Rotate ↻", "Rotate the image 90° clockwise"),
@@ -77,7 +79,8 @@ class ImageToolbar(QToolBar):
     def set_recent(self, files: list[str]) -> None:
         self.recent_menu.clear()
         for source in files:
-            action = self.recent_menu.addAction(Path(source.split("::")[0]).name + (f" :: {source.split('::')[1]}" if "::" in source else ""))
+            path, dataset = split_hdf5_source(source)
+            action = self.recent_menu.addAction(Path(path).name + (f" :: {dataset}" if dataset else ""))
             action.setToolTip(source)
             action.triggered.connect(lambda _=False, s=source: self.recent_chosen.emit(s))
         self.recent_button.setEnabled(bool(files))

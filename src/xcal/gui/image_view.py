@@ -125,10 +125,6 @@ class ImageView(QWidget):
         self.graphics.scene().sigMouseMoved.connect(self._mouse_moved)
 
     # -- image -------------------------------------------------------------------------------------
-    @property
-    def data(self) -> np.ndarray | None:
-        return self._data
-
     def set_image(self, data: np.ndarray, invalid: np.ndarray, reset_view: bool) -> None:
         """Show a new working array; a new shape or ``reset_view`` fits it to the window.
 
@@ -182,7 +178,10 @@ class ImageView(QWidget):
             color = ring_color(group.ring)
             brush = pg.mkBrush(color)
             spots += [{"pos": (c + 0.5, r + 0.5), "brush": brush} for r, c in group.points]
-            label = pg.TextItem(str(group.ring + 1), color=color, anchor=(0, 1))
+            label = pg.TextItem(str(group.ring + 1), color=color, anchor=(0, 1), fill=pg.mkBrush(0, 0, 0, 170))
+            font = label.textItem.font()
+            font.setBold(True)
+            label.setFont(font)
             label.setZValue(4)
             row, col = group.points[0]
             label.setPos(QPointF(col + 0.5 + 3, row + 0.5 - 3))

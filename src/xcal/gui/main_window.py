@@ -13,7 +13,7 @@ from pathlib import Path
 from PyQt5.QtCore import QByteArray, Qt
 from PyQt5.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PyQt5.QtWidgets import (
-    QFileDialog, QHBoxLayout, QInputDialog, QLabel, QListWidget, QMainWindow, QMessageBox, QProgressBar, QPushButton,
+    QFileDialog, QInputDialog, QLabel, QListWidget, QMainWindow, QMessageBox, QProgressBar, QPushButton,
     QSplitter, QStackedWidget, QTabWidget, QVBoxLayout, QWidget,
 )
 
@@ -96,7 +96,7 @@ class MainWindow(QMainWindow):
         splitter.addWidget(self.mode_panels)
         splitter.setStretchFactor(1, 1)
         splitter.setCollapsible(1, False)
-        splitter.setSizes([120, 940, 440])
+        splitter.setSizes([120, 920, 460])
         self.splitter = splitter
         self.setCentralWidget(splitter)
 

@@ -282,13 +282,19 @@ def ridge_circle(data: np.ndarray, invalid: np.ndarray, row: float, col: float, 
 MIN_RING_POINTS = 8
 
 
+MAX_RING_SPREAD_PX = 2.5  # robust scatter of points about their conic: more is not one ring
+
+
 def _passes_through(points: np.ndarray, start: np.ndarray) -> bool:
-    """Whether the conic through the traced points passes within a few pixels of the click's peak."""
-    coord = _conic_through(points[:, 0], points[:, 1], None)
+    """Whether the points form one ring (a tight conic) passing within a few pixels of the click."""
+    try:
+        coord = _conic_through(points[:, 0], points[:, 1], None)
+    except (ValueError, np.linalg.LinAlgError):
+        return False
     ppu = coord.pixels_per_radial_unit()
     spread = 1.4826 * np.median(np.abs(coord.radial(points[:, 0], points[:, 1]) - 1.0)) * ppu
     miss = abs(float(coord.radial(np.array([start[0]]), np.array([start[1]]))[0]) - 1.0) * ppu
-    return miss < max(4.0, 4.0 * spread)
+    return spread < MAX_RING_SPREAD_PX and miss < max(4.0, 4.0 * spread)
 
 
 _N_BINS = 144  # 2.5° azimuth bins for the covered arc
