@@ -190,7 +190,7 @@ def test_calibrate_by_clicking_a_ring(qtbot, window, image_file, tmp_path, monke
     assert params.fit2d.boxes["centerX"].value() == pytest.approx(result.geometry.getFit2D()["centerX"], abs=1e-3)
     assert params.rings_table.rowCount() == len(result.fit.rings) > 3
     assert "RMS" in params.rms_label.text()
-    assert params.history_list.count() == 1
+    assert params.history_list.count() == 2  # start (first guess) and calibrate
 
     # with a geometry the status line gives 2θ, χ, d, q
     qtbot.mouseMove(win.image_view.graphics.viewport(), viewport_pos(win, row + 1, col))
@@ -212,7 +212,7 @@ def test_calibrate_by_clicking_a_ring(qtbot, window, image_file, tmp_path, monke
     assert win.session.geometry.dist == pytest.approx(calibrated.dist + 5e-3)
     assert win.session.history[-1].label == "edited" and win.calibration.unsaved
     assert params.rings_table.rowCount() == 0  # the residuals belong to the fit, not to the edit
-    params.history_list.setCurrentRow(0)
+    params.history_list.setCurrentRow(1)  # the calibration (row 0 is the first guess)
     qtbot.mouseClick(params.restore_button, Qt.LeftButton)
     idle(qtbot, win)
     assert win.session.geometry.dist == calibrated.dist
@@ -252,7 +252,7 @@ def test_refine_after_edit_and_picks_files(qtbot, window, image_file, tmp_path, 
     box.editingFinished.emit()
     qtbot.mouseClick(win.panel.refine_button, Qt.LeftButton)
     idle(qtbot, win)
-    assert [e.label for e in win.session.history] == ["calibrate", "edited", "refine"]
+    assert [e.label for e in win.session.history] == ["start", "calibrate", "edited", "refine"]
     assert beam_centre(win.session.geometry, win.session.data.shape)[1] == pytest.approx(
         beam_centre(_truth(), win.session.data.shape)[1], abs=0.1)
     # undo, clear, and load the saved picks back

@@ -145,7 +145,7 @@ def test_calibrate_recovers_true_geometry(calibrated) -> None:
     assert g.rot3 == 0.0 and g.wavelength == WAVELENGTH  # fixed by default
     assert calibrated.result.fit.rms_px < 0.1
     assert len(calibrated.result.fit.rings) >= 10  # automatic refinement went out to the outer rings
-    assert [h.label for h in calibrated.history] == ["calibrate"]
+    assert [h.label for h in calibrated.history] == ["start", "calibrate"]  # the first guess is restorable
 
 
 def test_save_then_load_in_fresh_session_gives_same_geometry(calibrated, images, tmp_path) -> None:
@@ -172,22 +172,22 @@ def test_history_edit_and_restore(images) -> None:
     s.calibrate()
     first = geometry_numbers(s.geometry)
     edited = s.set_geometry_values(dist=0.25, rot2=0.0)
-    assert [h.label for h in s.history] == ["calibrate", "edited"]
+    assert [h.label for h in s.history] == ["start", "calibrate", "edited"]
     assert edited is s.geometry
     assert s.geometry.dist == 0.25 and s.geometry.rot2 == 0.0
     for p in ("poni1", "poni2", "rot1", "rot3", "wavelength"):
         assert getattr(s.geometry, p) == first[p], p
     s.set_geometry_values(dist=first["dist"] * 1.004, poni1=first["poni1"] + 1e-4, rot2=first["rot2"])
     s.refine(RefineOptions(auto=False))  # on the picks only
-    assert [h.label for h in s.history] == ["calibrate", "edited", "edited", "refine"]
+    assert [h.label for h in s.history] == ["start", "calibrate", "edited", "edited", "refine"]
     assert s.result.fit.points.rings.tolist() == s.picks.control_points().rings.tolist()
     assert_close_to_truth(s.geometry, centre_px=0.3, dist_pct=0.05)  # a 0.4 % / 0.6 px hand edit is refined away
-    restored = s.restore(1)
+    restored = s.restore(2)
     assert [h.label for h in s.history][-1] == "restored edited"
     assert restored.dist == 0.25 and s.geometry.dist == 0.25
-    s.restore(0)
+    s.restore(1)
     assert geometry_numbers(s.geometry) == first
-    assert s.history[-1].rms_deg == s.history[0].rms_deg
+    assert s.history[-1].rms_deg == s.history[1].rms_deg
 
 
 def test_edit_without_geometry_is_refused(images) -> None:

@@ -207,6 +207,7 @@ class CalibrationSession:
             self.data, self.invalid, self.detector, self.dspacing, self.wavelength,
             self.picks.control_points(), self.distance, options, task,
         )
+        self._push("start", result.history[0])  # the first guess from the picks, restorable
         return self._accept("calibrate", result)
 
     def refine(self, options: RefineOptions | None = None, task: Task | None = None) -> CalibrationResult:
