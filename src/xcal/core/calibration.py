@@ -23,6 +23,7 @@ from .refinement import DEFAULT_FIX, ControlPoints, FitResult, geometry_values, 
 
 THIN_POINTS = 4000  # points per intermediate pass: ample for ~0.01 px, a fraction of the cost
 MAX_CANDIDATES = 4  # distinct first geometries compared on the image
+GROWTH = 1.6  # factor on the 2θ limit of the rings searched per pass (faster growth lost hard cases)
 
 
 @dataclass
@@ -94,7 +95,7 @@ def choose_start(
         task.report(k / len(candidates), "Comparing starting geometries")
         limit = _initial_limit(geometry, dspacing, picks)
         tth_min, tth_max = image_tth_range(geometry, valid)
-        rings = visible_rings(geometry, dspacing, (tth_min, min(limit * 1.6 + 0.02, tth_max)))
+        rings = visible_rings(geometry, dspacing, (tth_min, min(limit * GROWTH + 0.02, tth_max)))
         found = extract_rings(data, invalid, geometry, dspacing, opts.extraction, rings)
         if len(found) == 0:
             continue
@@ -144,7 +145,7 @@ def refine_calibration(
         geometry = fit.geometry
         history.append(geometry)
         if limit < tth_max:
-            limit = limit * 1.6 + 0.02  # let the next pass see more rings
+            limit = limit * GROWTH + 0.02  # let the next pass see more rings
             continue
         if moved < opts.tolerance_px:
             break
@@ -154,7 +155,8 @@ def refine_calibration(
             break
     assert fit is not None
     if len(found) > THIN_POINTS:  # the passes used a subset: the final fit uses every point
-        found = extract_rings(data, invalid, geometry, dspacing, opts.extraction, task=task.sub(0.95, 1.0))
+        if moved > opts.tolerance_px:  # the last points were found with a geometry since improved
+            found = extract_rings(data, invalid, geometry, dspacing, opts.extraction, task=task.sub(0.95, 1.0))
         fit = _fit_with_anchor(geometry, found, picks, dspacing, opts)
         history.append(fit.geometry)
     if len(fit.points) == len(picks):

@@ -78,9 +78,6 @@ class Candidates:
         """The selected pixels (a slice gives views, an index array copies)."""
         return Candidates(self.rows[sel], self.cols[sel], self.intensity[sel], self.radial[sel], self.azimuth[sel])
 
-    def annulus(self, centre: float, half_width: float) -> "Candidates":
-        return self.take(np.abs(self.radial - centre) < half_width)
-
     def split_windows(self, centres: np.ndarray, half_widths: np.ndarray) -> list["Candidates"]:
         """The pixels of each window ``centre ± half_width`` (centres ascending, windows disjoint).
 
@@ -126,7 +123,8 @@ def sector_points(
     :param min_snr: minimum peak height over the background noise of the bin-averaged profile.
     :param max_intensity: sectors whose peak holds a pixel above this (saturation) are dropped.
     """
-    ann = pixels.annulus(centre, half_width)
+    inside_window = np.abs(pixels.radial - centre) < half_width
+    ann = pixels if inside_window.all() else pixels.take(inside_window)
     if len(ann.rows) < min_pixels:
         return SectorPoints.empty()
     ppu = coordinate.pixels_per_radial_unit(centre)
