@@ -158,11 +158,6 @@ def guess_geometries(
     return distinct
 
 
-def guess_geometry(*args, **kwargs) -> FitResult:
-    """The best first geometry by residual on the picks alone (see :func:`guess_geometries`)."""
-    return guess_geometries(*args, **kwargs)[0]
-
-
 def _same_geometry(a: Geometry, b: Geometry) -> bool:
     pixel = _pixel(a.detector)
     return (

@@ -21,10 +21,6 @@ class RingCoordinate(Protocol):
 
     def azimuth(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray: ...
 
-    def maps(self, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-        """Radial and azimuth values of every pixel centre."""
-        ...
-
     def pixels_per_radial_unit(self, radial_value: float) -> float:
         """Approximate pixels per radial unit at a ring, to size windows in pixels."""
         ...
@@ -61,11 +57,6 @@ class EllipseCoordinate:
         u, v = self._uv(rows, cols)
         return np.arctan2(v, u)
 
-    def maps(self, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-        rows, cols = np.ogrid[: shape[0], : shape[1]]
-        u, v = self._uv(rows, cols)
-        return np.hypot(u, v), np.arctan2(v, u)
-
     def pixels_per_radial_unit(self, radial_value: float = 1.0) -> float:
         return float(np.sqrt(self.a * self.b))
 
@@ -78,24 +69,16 @@ class EllipseCoordinate:
 
 
 class GeometryCoordinate:
-    """2θ (radians) and χ of a pyFAI geometry; the maps are cached per image shape."""
+    """2θ (radians) and χ of a pyFAI geometry."""
 
     def __init__(self, geometry: Geometry) -> None:
         self.geometry = geometry
-        self._maps: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
     def radial(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         return PointModel(self.geometry, rows, cols).tth()
 
     def azimuth(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         return PointModel(self.geometry, rows, cols).chi()
-
-    def maps(self, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-        if shape not in self._maps:
-            tth = self.geometry.center_array(shape, unit="2th_rad", scale=False)
-            chi = self.geometry.center_array(shape, unit="chi_rad", scale=False)
-            self._maps[shape] = (tth, chi)
-        return self._maps[shape]
 
     def pixels_per_radial_unit(self, radial_value: float) -> float:
         g = self.geometry

@@ -47,30 +47,6 @@ class Candidates:
     radial: np.ndarray
     azimuth: np.ndarray
 
-    @classmethod
-    def from_image(
-        cls,
-        data: np.ndarray,
-        invalid: np.ndarray | None,
-        radial_map: np.ndarray,
-        azimuth_map: np.ndarray,
-        radial_range: tuple[float, float] | None = None,
-    ) -> "Candidates":
-        keep = np.isfinite(data)
-        if invalid is not None:
-            keep &= ~invalid
-        if radial_range is not None:
-            keep &= (radial_map >= radial_range[0]) & (radial_map <= radial_range[1])
-        idx = np.flatnonzero(keep)
-        rows, cols = np.divmod(idx, data.shape[1])
-        return cls(
-            rows.astype(np.float64),
-            cols.astype(np.float64),
-            data.ravel()[idx].astype(np.float64),
-            radial_map.ravel()[idx].astype(np.float64),
-            azimuth_map.ravel()[idx].astype(np.float64),
-        )
-
     def __len__(self) -> int:
         return len(self.rows)
 
