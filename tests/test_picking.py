@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from benchmarks.synthetic_cases import CASES_BY_NAME, click_on_ring, dspacing_of, make_cached, ring_pixels
+from benchmarks.synthetic_cases import CASES_BY_NAME, click_on_ring, dspacing_of, first_visible_ring, make_cached, ring_pixels
 from xcal.core.errors import PickError
 from xcal.core.images import Image
 from xcal.core.refinement import ring_tth
@@ -179,3 +179,29 @@ def test_click_on_a_spot_of_a_spotty_ring():
     residual = _true_residual_deg(truth, dspacing, 2, points)
     assert len(points) >= 20
     assert np.sqrt(np.mean(residual**2)) < RING_RMS_DEG, f"{len(points)} points, RMS {np.sqrt(np.mean(residual**2)):.4f}°"
+
+
+def test_weak_ring_is_traced_from_a_few_clicks():
+    """Too weak for a one-click trace (30 counts over 1000), a ring is followed from four clicks
+    along it, as in pyFAI-calib2, and the calibration lands near the truth."""
+    from xcal.core.beam import beam_centre
+
+    image, invalid, truth, _, dspacing = _image("LaB6_Pilatus1M_weak")
+    session = CalibrationSession()
+    session.set_image(Image(image, "synthetic", 0, 1))
+    session.set_detector("Pilatus1M")
+    session.set_calibrant("LaB6")
+    session.wavelength = truth.wavelength
+    rng = np.random.default_rng(0)
+    ring = first_visible_ring(truth, image.shape, dspacing, session.invalid)
+    clicks = [click_on_ring(truth, image.shape, dspacing, ring, rng, invalid=session.invalid) for _ in range(4)]
+    for row, col in clicks[:3]:
+        session.pick(row, col, ring, mode="peak", search_size=1)
+    group = session.pick(*clicks[3], ring, mode="ring")
+    assert len(group.points) > 40 and len(session.picks.groups) == 1  # the trace replaced the clicks
+    err = np.degrees(truth.tth(group.points[:, 0], group.points[:, 1]) - truth.tth(*np.array(clicks[3]).reshape(2, 1)))
+    assert np.median(np.abs(err)) < 0.05
+    result = session.calibrate()
+    found, true = beam_centre(result.geometry, image.shape), beam_centre(truth, image.shape)
+    assert np.hypot(found[0] - true[0], found[1] - true[1]) < 0.5
+    assert abs(result.geometry.dist - truth.dist) / truth.dist < 5e-4

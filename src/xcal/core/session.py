@@ -183,7 +183,11 @@ class CalibrationSession:
         if mode == "peak":
             points = np.array([pick_single_peak(self.data, self.invalid, row, col, search_size)])
         elif mode == "ring":
-            points = self.picker.pick_ring(row, col, method, search_size)
+            same = [g for g in self.picks.groups if g.ring == ring]
+            known = np.concatenate([g.points for g in same]) if same else None
+            points = self.picker.pick_ring(row, col, method, search_size, known)
+            if known is not None and len(known) >= 2:  # the traced ring replaces the clicks that seeded it
+                self.picks.groups = [g for g in self.picks.groups if g.ring != ring]
         else:
             raise PickError(f"Unknown pick mode {mode!r}: use 'ring' or 'peak'.")
         return self.picks.add(ring, points)
@@ -231,6 +235,13 @@ class CalibrationSession:
 
     def _push(self, label: str, geometry: Geometry, rms: float | None = None) -> None:
         self.history.append(HistoryEntry(label, geometry, rms))
+
+    def add_geometry(self, label: str, geometry: Geometry, rms_deg: float | None = None) -> Geometry:
+        """Make ``geometry`` (from another route, e.g. a circle fit) the current one, in the history."""
+        if geometry.wavelength:
+            self.wavelength = geometry.wavelength
+        self._push(label, geometry, rms_deg)
+        return geometry
 
     def set_geometry_values(self, **values: float) -> Geometry:
         """Hand edit of pyFAI parameters (SI units), recorded in the history."""

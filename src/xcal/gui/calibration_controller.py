@@ -17,11 +17,13 @@ from PyQt5.QtCore import QObject
 from PyQt5.QtWidgets import QFileDialog
 
 from ..core.calibration import CalibrationResult
+from ..core.circle_calibration import geometry_from_circle
 from ..core.errors import XcalError
 from ..core.picks import PickSet
 from ..core.poni import from_fit2d
 from ..core.refinement import FitResult, geometry_values
 from .calibration_panel import CUSTOM_DETECTOR
+from .circle_dialog import CircleDialog
 from .views import Views, compute_views
 from .worker import Job, describe_exception
 
@@ -48,6 +50,7 @@ class CalibrationController(QObject):
         self.saved_geometry = None  # the geometry last saved or loaded: no warning on quit for it
         self._calibrant_source = ""
         self._pick_job: Job | None = None
+        self.circle_dialog: CircleDialog | None = None
         p = self.panel
         p.energy_changed.connect(lambda kev: self._try(lambda: self.session.set_energy(kev)))
         p.wavelength_changed.connect(self._set_wavelength)
@@ -66,6 +69,7 @@ class CalibrationController(QObject):
         p.refine_clicked.connect(lambda: self.fit("refine"))
         p.save_poni_clicked.connect(self.save_poni)
         p.load_poni_clicked.connect(self.load_poni)
+        p.circle_dialog_clicked.connect(self.open_circle_dialog)
         p.parameters.pyfai_edited.connect(lambda name, value: self._edit({name: value}))
         p.parameters.fit2d_edited.connect(self._edit_fit2d)
         p.parameters.restore_requested.connect(self._restore)
@@ -318,6 +322,50 @@ class CalibrationController(QObject):
         self.window.cake_view.clear()
         self.window.pattern_view.clear()
         self.window.image_view.clear_rings()
+
+    # -- manual calibration by point selection ------------------------------------------------------
+    def open_circle_dialog(self) -> None:
+        """Open the point-selection dialog on the working image (non-modal for the event loop, window-modal)."""
+        session = self.session
+        if session.raw is None:
+            self.window.show_message("Load a calibration image first.")
+            return
+        if self.runner.blocking:
+            return
+        pixel_um = None
+        if session.raw_detector is not None:
+            try:
+                pixel_um = float(session.detector.pixel1) * 1e6
+            except Exception:  # noqa: BLE001 - no usable detector: the dialog's pixel size is editable
+                pixel_um = None
+        dialog = CircleDialog(session.data, session.invalid, session.wavelength, pixel_um, self.runner, self.window)
+        dialog.accepted.connect(lambda: self._circle_done(dialog))
+        dialog.finished.connect(lambda _: dialog.deleteLater())
+        self.circle_dialog = dialog
+        dialog.open()
+
+    def _circle_done(self, dialog: CircleDialog) -> None:
+        """Done: the untilted geometry from the circle becomes the session's current geometry."""
+        fit = dialog.fit
+        session = self.session
+        pixel_m = dialog.pixel_m
+
+        def apply():
+            if session.raw_detector is None:  # the user's pixel size becomes the detector
+                session.set_detector(pixel_um=(pixel_m * 1e6, pixel_m * 1e6))
+                self.panel.select_detector(detector_label(session.raw_detector))
+            geometry = geometry_from_circle(fit.circle, dialog.d_spacing_A, dialog.wavelength_m, session.detector)
+            session.add_geometry("circle fit", geometry)
+
+        if not self._try(apply):
+            return
+        self.panel.show_wavelength(session.wavelength)
+        self.window.show_message(
+            f"Circle fit: centre x {fit.col + 0.5:.2f}, y {fit.row + 0.5:.2f} px, radius {fit.radius:.2f} px, "
+            f"distance {session.geometry.dist * 1e3:.2f} mm (untilted detector).", "info")
+        self.panel.tabs.setCurrentIndex(1)
+        self.show_mask()
+        self.geometry_changed()
 
     # -- .poni -------------------------------------------------------------------------------------
     def save_poni(self) -> bool:

@@ -84,6 +84,7 @@ class CalibrationPanel(QWidget):
     refine_clicked = pyqtSignal()
     save_poni_clicked = pyqtSignal()
     load_poni_clicked = pyqtSignal()
+    circle_dialog_clicked = pyqtSignal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -98,6 +99,9 @@ class CalibrationPanel(QWidget):
         self.refine_button.setToolTip("Refine the current geometry again (after edits, a loaded .poni or new options)")
         self.save_poni_button = QPushButton("Save Calibration…")
         self.load_poni_button = QPushButton("Load Calibration…")
+        self.circle_button = QPushButton("Manual calibration by point selection…")
+        self.circle_button.setToolTip("Untilted detector (SAXS, fibre): click points on one ring, fit a circle, "
+                                      "get the beam centre and the distance")
         for button in (self.calibrate_button, self.refine_button):
             button.setMinimumHeight(32)
         buttons = QGridLayout()
@@ -105,6 +109,7 @@ class CalibrationPanel(QWidget):
         buttons.addWidget(self.refine_button, 0, 1)
         buttons.addWidget(self.save_poni_button, 1, 0)
         buttons.addWidget(self.load_poni_button, 1, 1)
+        buttons.addWidget(self.circle_button, 2, 0, 1, 2)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.tabs, 1)
@@ -114,6 +119,7 @@ class CalibrationPanel(QWidget):
         self.refine_button.clicked.connect(self.refine_clicked)
         self.save_poni_button.clicked.connect(self.save_poni_clicked)
         self.load_poni_button.clicked.connect(self.load_poni_clicked)
+        self.circle_button.clicked.connect(self.circle_dialog_clicked)
 
     # -- construction --------------------------------------------------------------------------------
     def _start_values(self) -> QGroupBox:

@@ -153,7 +153,7 @@ class MainWindow(QMainWindow):
         for index in range(self.panel.tabs.count()):
             self.panel.tabs.widget(index).setEnabled(not blocked)
         for button in (self.panel.calibrate_button, self.panel.refine_button, self.panel.save_poni_button,
-                       self.panel.load_poni_button):
+                       self.panel.load_poni_button, self.panel.circle_button):
             button.setEnabled(not blocked)
         self.toolbar.setEnabled(not blocked)
 

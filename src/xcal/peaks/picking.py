@@ -118,7 +118,7 @@ class RingPicker:
         """
         pts = np.asarray(seeds, dtype=float)
         traced = None
-        if len(pts) >= 5:
+        if len(pts) >= 3:  # three clicks along a ring define it; Massif usually gives many more seeds
             try:
                 circle = _robust_circle(pts)
             except ValueError:
@@ -190,15 +190,28 @@ class RingPicker:
         return Candidates(rr, cc, self.data[rr.astype(np.intp), cc.astype(np.intp)].astype(float),
                           radial[inside], coord.azimuth(rr, cc))
 
-    def pick_ring(self, row: float, col: float, method: str = "massif", search_size: int = 10) -> np.ndarray:
+    def pick_ring(self, row: float, col: float, method: str = "massif", search_size: int = 10,
+                  known: np.ndarray | None = None) -> np.ndarray:
         """All points of the ring under the click, as (N, 2) array of (row, col).
 
+        :param known: points already picked on this ring (N, 2). With two or more, they and the
+            click seed the trace instead of a local peak search: a ring too weak for peak search
+            is found from a few clicks along it, as in pyFAI-calib2.
         :raises PickError: no ring passes through the click (a click on background, or on a
             ring too faint or too broken to follow).
         """
-        seeds = self.seeds(row, col, method, search_size)
+        if known is not None:  # earlier picks count only where the current mask allows
+            known = np.asarray(known, dtype=float).reshape(-1, 2)
+            idx = np.clip(np.rint(known).astype(int), 0, np.array(self.data.shape) - 1)
+            known = known[~self.invalid[idx[:, 0], idx[:, 1]]]
+        if known is not None and len(known) >= 2:
+            seeds = np.vstack([known, [row, col]])  # anchored on earlier picks, not the rough click
+            start = np.array([row, col])
+        else:
+            seeds = self.seeds(row, col, method, search_size)
+            start = seeds[0]  # the peak found at the click
         traced = self.trace(seeds)
-        if len(traced) < MIN_RING_POINTS or not _passes_through(traced, seeds[0]):
+        if len(traced) < MIN_RING_POINTS or not _passes_through(traced, start):
             raise PickError(
                 f"No ring could be followed from the click at x={col:.0f}, y={row:.0f}: click on a ring "
                 "(or use single-peak picking)."
