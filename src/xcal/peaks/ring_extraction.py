@@ -84,8 +84,15 @@ def _window_pixels(valid: np.ndarray, geometry: Geometry, centres: np.ndarray, h
     if len(centres) > 1:
         nearest = np.where(np.abs(tth - centres[j - 1]) <= np.abs(tth - centres[j]), j - 1, j)
     near = np.abs(tth - centres[nearest]) < half[nearest] + slope
-    full = np.repeat(np.repeat(near, block, axis=0), block, axis=1)[:h, :w] & valid
-    return np.nonzero(full)
+    # Expand only the kept cells into pixel indices: no full-resolution temporaries.
+    cell_r, cell_c = np.nonzero(near)
+    offsets = np.arange(block)
+    rows = (cell_r[:, None, None] * block + offsets[None, :, None]).repeat(block, axis=2).ravel()
+    cols = (cell_c[:, None, None] * block + offsets[None, None, :]).repeat(block, axis=1).ravel()
+    inside = (rows < h) & (cols < w)
+    rows, cols = rows[inside], cols[inside]
+    keep = valid[rows, cols]
+    return rows[keep], cols[keep]
 
 
 def extract_rings(
