@@ -22,7 +22,7 @@ from xcal.core.conics import Circle, fit_circle
 from xcal.core.errors import PickError
 from xcal.core.refinement import mad_outliers
 from xcal.peaks.coordinates import EllipseCoordinate
-from xcal.peaks.sector_peaks import Candidates, sector_points
+from xcal.peaks.sector_peaks import annulus_pixels, sector_points
 
 SCALE_PX = 1.0  # robust loss scale: a click is good to about a pixel
 MAD_FLOOR_PX = 0.5  # never reject points closer than this many scaled MADs times the floor
@@ -253,22 +253,6 @@ def fit_circle_robust(
     return _result(rows, cols, p, inl, history)
 
 
-def _ring_pixels(data: np.ndarray, invalid: np.ndarray, coord: EllipseCoordinate, half: float) -> Candidates:
-    """Valid pixels of the annulus |radial - 1| < half, over the ring's bounding box only."""
-    h, w = data.shape
-    reach = coord.a * (1 + half) + 2
-    r0, r1 = int(max(coord.row - reach, 0)), int(min(coord.row + reach + 1, h))
-    c0, c1 = int(max(coord.col - reach, 0)), int(min(coord.col + reach + 1, w))
-    if r0 >= r1 or c0 >= c1:
-        return Candidates(*(np.empty(0) for _ in range(5)))
-    rr, cc = np.ogrid[r0:r1, c0:c1]
-    radial = coord.radial(rr, cc)
-    inside = (np.abs(radial - 1.0) < half) & ~invalid[r0:r1, c0:c1]
-    rr, cc = np.nonzero(inside)
-    rr, cc = (rr + r0).astype(float), (cc + c0).astype(float)
-    return Candidates(rr, cc, data[rr.astype(np.intp), cc.astype(np.intp)].astype(float), radial[inside], coord.azimuth(rr, cc))
-
-
 def _peak_radius(r: np.ndarray, intensity: np.ndarray, guess: float, half: float) -> float:
     """Radius of the intensity maximum: peak bin, then a background-subtracted centroid iterated over
     a window symmetric about the peak (unbiased for a symmetric ring profile); nan if no peak."""
@@ -364,7 +348,7 @@ def trace_ring(
     coord = EllipseCoordinate.circle(circle.row, circle.col, circle.radius)
     half = half_width_px / circle.radius
     n_sectors = int(np.clip(2 * np.pi * circle.radius / sector_px, 12, 2880))
-    found = sector_points(_ring_pixels(data, invalid, coord, half), coord, 1.0, half, n_sectors, min_snr)
+    found = sector_points(annulus_pixels(data, invalid, coord, half), coord, 1.0, half, n_sectors, min_snr)
     if len(found) < 3:
         return np.empty(0), np.empty(0)
     keep = ~mad_outliers(coord.radial(found.rows, found.cols) * circle.radius, 4.0, MAD_FLOOR_PX)

@@ -17,7 +17,7 @@ from ..core.errors import PickError
 from ..core.refinement import mad_outliers
 from .coordinates import EllipseCoordinate
 from .quiet import quiet
-from .sector_peaks import Candidates, sector_points
+from .sector_peaks import annulus_pixels, sector_points
 
 METHODS = ("massif", "blob")
 
@@ -156,7 +156,7 @@ class RingPicker:
         for _ in range(max_passes):
             ppu = coord.pixels_per_radial_unit()
             half = width_px / ppu
-            found = sector_points(self._ring_pixels(coord, half), coord, 1.0, half, int(np.clip(2 * np.pi * ppu / sector_px, 12, 2880)), min_snr)
+            found = sector_points(annulus_pixels(self.data, self.invalid, coord, half), coord, 1.0, half, int(np.clip(2 * np.pi * ppu / sector_px, 12, 2880)), min_snr)
             if len(found) < 6:
                 break
             rows, cols = found.rows, found.cols
@@ -173,22 +173,6 @@ class RingPicker:
                 break
             allowed = grown
         return best
-
-    def _ring_pixels(self, coord: EllipseCoordinate, half: float) -> Candidates:
-        """Valid pixels of the annulus, computed over the ring's bounding box only."""
-        h, w = self.data.shape
-        reach = max(coord.a, coord.b) * (1 + half) + 2
-        r0, r1 = int(max(coord.row - reach, 0)), int(min(coord.row + reach + 1, h))
-        c0, c1 = int(max(coord.col - reach, 0)), int(min(coord.col + reach + 1, w))
-        if r0 >= r1 or c0 >= c1:
-            return Candidates(*(np.empty(0) for _ in range(5)))
-        rows, cols = np.ogrid[r0:r1, c0:c1]
-        radial = coord.radial(rows, cols)
-        inside = (np.abs(radial - 1.0) < half) & ~self.invalid[r0:r1, c0:c1]
-        rr, cc = np.nonzero(inside)
-        rr, cc = (rr + r0).astype(float), (cc + c0).astype(float)
-        return Candidates(rr, cc, self.data[rr.astype(np.intp), cc.astype(np.intp)].astype(float),
-                          radial[inside], coord.azimuth(rr, cc))
 
     def pick_ring(self, row: float, col: float, method: str = "massif", search_size: int = 10,
                   known: np.ndarray | None = None) -> np.ndarray:

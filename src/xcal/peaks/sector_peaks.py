@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .coordinates import RingCoordinate
+from .coordinates import EllipseCoordinate, RingCoordinate
 
 
 CENTROID_PASSES = 3  # the centroid settles within 1e-3 of a bin after three
@@ -78,6 +78,23 @@ class Candidates:
         grouped = self.take(idx[np.argsort(nearest[idx], kind="stable")])
         bounds = np.concatenate([[0], np.cumsum(np.bincount(nearest[idx], minlength=len(centres)))])
         return [grouped.take(slice(bounds[k], bounds[k + 1])) for k in range(len(centres))]
+
+
+def annulus_pixels(data: np.ndarray, invalid: np.ndarray, coord: EllipseCoordinate, half: float) -> Candidates:
+    """Valid pixels with |radial - 1| < ``half`` around an ellipse, over its bounding box only."""
+    h, w = data.shape
+    reach = max(coord.a, coord.b) * (1 + half) + 2
+    r0, r1 = int(max(coord.row - reach, 0)), int(min(coord.row + reach + 1, h))
+    c0, c1 = int(max(coord.col - reach, 0)), int(min(coord.col + reach + 1, w))
+    if r0 >= r1 or c0 >= c1:
+        return Candidates(*(np.empty(0) for _ in range(5)))
+    rows, cols = np.ogrid[r0:r1, c0:c1]
+    radial = coord.radial(rows, cols)
+    inside = (np.abs(radial - 1.0) < half) & ~invalid[r0:r1, c0:c1]
+    rr, cc = np.nonzero(inside)
+    values = data[r0:r1, c0:c1][inside].astype(np.float64)
+    rr, cc = (rr + r0).astype(np.float64), (cc + c0).astype(np.float64)
+    return Candidates(rr, cc, values, radial[inside], coord.azimuth(rr, cc))
 
 
 def _sums(index: np.ndarray, n: int, *weights: np.ndarray) -> list[np.ndarray]:
