@@ -66,17 +66,35 @@ def position_text(x: float, y: float, value: float | None, geometry: Geometry | 
 
 
 class ClickViewBox(pg.ViewBox):
-    """A ViewBox that reports left clicks (not drags) in view coordinates."""
+    """A ViewBox that reports left clicks and double clicks in view coordinates.
+
+    While ``drawing`` is set (a mask tool is chosen), left drags are reported as ``dragged``
+    instead of panning: (stage "start"/"move"/"finish", x0, y0 where the button went down,
+    x, y now, keyboard modifiers). The middle button and the wheel still pan and zoom.
+    """
 
     clicked = pyqtSignal(float, float)
+    double_clicked = pyqtSignal(float, float)
+    dragged = pyqtSignal(str, float, float, float, float, int)
+    drawing = False
 
     def mouseClickEvent(self, ev) -> None:  # noqa: N802 - Qt naming
-        if ev.button() == Qt.LeftButton and not ev.double():
+        if ev.button() == Qt.LeftButton:
             ev.accept()
             pos = self.mapSceneToView(ev.scenePos())
-            self.clicked.emit(pos.x(), pos.y())
+            (self.double_clicked if ev.double() else self.clicked).emit(pos.x(), pos.y())
         else:
             super().mouseClickEvent(ev)
+
+    def mouseDragEvent(self, ev, axis=None) -> None:  # noqa: N802 - Qt naming
+        if not (self.drawing and ev.button() == Qt.LeftButton):
+            super().mouseDragEvent(ev, axis)
+            return
+        ev.accept()
+        start = self.mapSceneToView(ev.buttonDownScenePos())
+        pos = self.mapSceneToView(ev.scenePos())
+        stage = "start" if ev.isStart() else "finish" if ev.isFinish() else "move"
+        self.dragged.emit(stage, start.x(), start.y(), pos.x(), pos.y(), int(ev.modifiers()))
 
 
 class ImageView(QWidget):
@@ -90,6 +108,10 @@ class ImageView(QWidget):
         super().__init__(parent)
         self._data: np.ndarray | None = None
         self._invalid: np.ndarray | None = None
+        self._mask: np.ndarray | None = None
+        self._mask_transparent = True
+        self.mask_color = QColor(255, 40, 40)
+        self.mask_opacity = 0.3  # of the transparent mask overlay
         self.graphics = pg.GraphicsLayoutWidget()
         self.view = ClickViewBox(lockAspect=True, invertY=True, enableMenu=True)
         self.view.setDefaultPadding(0.01)
@@ -160,13 +182,24 @@ class ImageView(QWidget):
 
     # -- overlays ----------------------------------------------------------------------------------
     def set_mask(self, mask: np.ndarray | None, transparent: bool) -> None:
-        """Masked pixels in red: faint if ``transparent``, else opaque; None hides the mask."""
+        """Masked pixels in the mask colour: at the mask opacity if ``transparent``, else opaque; None hides the mask."""
+        self._mask, self._mask_transparent = mask, transparent
         if mask is None:
             self.mask_item.clear()
             return
-        alpha = 70 if transparent else 255
-        lut = np.array([[0, 0, 0, 0], [255, 40, 40, alpha]], dtype=np.ubyte)
-        self.mask_item.setImage(mask.view(np.uint8), autoLevels=False, levels=(0, 1), lut=lut)
+        self.mask_item.setImage(mask.view(np.uint8), autoLevels=False, levels=(0, 1),
+                                lut=self.mask_lut(1.0 if not transparent else None))
+
+    def mask_lut(self, opacity: float | None = None) -> np.ndarray:
+        """Look-up table for a 0/1 overlay: clear, then the mask colour at ``opacity`` (default: the mask opacity)."""
+        alpha = round(255 * (self.mask_opacity if opacity is None else opacity))
+        c = self.mask_color
+        return np.array([[0, 0, 0, 0], [c.red(), c.green(), c.blue(), alpha]], dtype=np.ubyte)
+
+    def set_mask_style(self, color: QColor, opacity: float) -> None:
+        """Colour and opacity of the mask overlays (redraws the mask shown)."""
+        self.mask_color, self.mask_opacity = QColor(color), float(opacity)
+        self.set_mask(self._mask, self._mask_transparent)
 
     def set_picks(self, groups: list[PickGroup]) -> None:
         """Picked peaks coloured by ring, with the 1-based ring number beside each group."""
