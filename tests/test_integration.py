@@ -12,7 +12,8 @@ from pyFAI.geometry import Geometry
 from xcal.core.calibrants import load_calibrant
 from xcal.core.errors import XcalError
 from xcal.core.images import load_image
-from xcal.core.integration import PATTERN_UNITS, Integrator, calibrant_positions
+from xcal.core.corrections import Corrections
+from xcal.core.integration import PATTERN_UNITS, IntegrationSettings, Integrator, azimuth_frame, calibrant_positions
 from xcal.core.poni import read_poni, write_poni
 from xcal.core.session import CalibrationSession
 from xcal.core.synthetic import ring_image
@@ -214,3 +215,161 @@ def test_real_fe_sample_110_peak(real_data) -> None:
         j = np.flatnonzero(near)[np.argmax(y[near])]
         assert abs(x[j] - expected) < 0.03, (ratio, x[j], expected)
         assert y[j] > 1.5 * np.median(y[(x > expected - 1) & (x < expected + 1)])
+
+
+# -- integration mode: settings, the look-up-table engine, corrections ------------------------------
+
+SETTINGS_CASES = [
+    {},
+    {"unit": "q_nm^-1", "npt": 1500},
+    {"unit": "d_A"},
+    {"azimuth_range": (-30.0, 60.0)},
+    {"azimuth_range": (150.0, -150.0)},  # across ±180°
+    {"polarization": 0.95, "solid_angle": False},
+]
+
+
+@pytest.fixture(scope="module")
+def frame(case) -> dict:
+    """The synthetic image with a few bad pixels of its own, and dark/flat/background images."""
+    rng = np.random.default_rng(7)
+    data = case["data"].copy()
+    data[5, 5], data[100, 100], data[200, 30] = np.nan, -1, np.inf
+    shape = data.shape
+    corrections = Corrections(dark=rng.normal(5, 1, shape).astype(np.float32),
+                              flat=rng.normal(1, 0.05, shape).astype(np.float32),
+                              background=rng.poisson(20, shape).astype(np.float32), background_scale=0.7)
+    with np.errstate(invalid="ignore"):
+        invalid = ~np.isfinite(data) | (data < 0)
+    return {"data": data, "invalid": invalid, "corrections": corrections}
+
+
+@pytest.mark.parametrize("options", SETTINGS_CASES, ids=lambda o: ",".join(o) or "default")
+@pytest.mark.parametrize("corrected", [False, True], ids=["raw", "corrected"])
+def test_lookup_table_gives_pyfai_numbers(case, frame, options, corrected) -> None:
+    """The CSR engine (integration mode, batch) and pyFAI's own integration agree to float precision."""
+    settings = IntegrationSettings(**options)
+    corrections = frame["corrections"] if corrected else None
+    args = (frame["data"], case["geometry"], settings, case["mask"], corrections, frame["invalid"])
+    plain = Integrator().integrate(*args, sigma=True)
+    fast = Integrator(sparse=True, background=False).integrate(*args, sigma=True)
+    np.testing.assert_array_equal(fast.radial, plain.radial)
+    scale = np.abs(plain.intensity).max()
+    np.testing.assert_allclose(fast.intensity, plain.intensity, rtol=0, atol=1e-5 * scale)
+    np.testing.assert_allclose(fast.sigma, plain.sigma, rtol=0, atol=1e-5 * plain.sigma.max())
+    assert np.all(np.isfinite(fast.intensity))
+
+
+def test_lookup_table_cake_gives_pyfai_numbers(case, frame) -> None:
+    settings = IntegrationSettings(cake_unit="q_A^-1", cake_npt=500, cake_npt_azimuth=180)
+    args = (frame["data"], case["geometry"], settings, case["mask"], frame["corrections"], frame["invalid"])
+    plain = Integrator().integrate_cake(*args)
+    fast = Integrator(sparse=True, background=False).integrate_cake(*args)
+    assert fast.intensity.shape == plain.intensity.shape == (180, 500)
+    np.testing.assert_array_equal(fast.radial, plain.radial)
+    np.testing.assert_allclose(fast.azimuth, plain.azimuth, atol=1e-9)
+    np.testing.assert_allclose(fast.intensity, plain.intensity, rtol=0, atol=1e-5 * plain.intensity.max())
+
+
+@pytest.mark.parametrize("unit", PATTERN_UNITS)
+def test_lookup_table_peaks_at_calibrant_positions(case, unit) -> None:
+    pattern = Integrator(sparse=True, background=False).pattern(case["data"], case["geometry"], case["mask"], 2000, unit)
+    x, y = pattern.radial, pattern.intensity
+    lines = calibrant_positions(case["dspacing"], WAVELENGTH, unit)
+    for k in local_maxima(y, 8):
+        j = int(np.argmin(np.abs(lines - x[k])))
+        assert abs(lines[j] - x[k]) <= abs(x[k + 1] - x[k - 1]) / 2, (unit, x[k], lines[j])
+
+
+def test_table_built_in_background_while_histogram_serves(case) -> None:
+    """The first integration after a geometry change does not wait for the look-up table."""
+    integ = Integrator(sparse=True)
+    g, data, mask = case["geometry"], case["data"], case["mask"]
+    settings = IntegrationSettings(npt=1234)
+    first = integ.integrate(data, g, settings, mask)  # served by the histogram engine
+    integ.wait()
+    prep = integ._prepare(g, mask, data.shape)
+    assert len(prep.tables) == 1 and next(iter(prep.tables.values())).done()
+    second = integ.integrate(data, g, settings, mask)  # the table now
+    np.testing.assert_allclose(second.intensity, first.intensity, rtol=0, atol=1e-5 * first.intensity.max())
+    # prepare() builds both tables a new geometry needs before any image is integrated
+    moved = true_geometry(dist=0.2001)
+    futures = integ.prepare(moved, mask, data.shape, settings)
+    assert len(futures) == 2
+    integ.wait()
+    assert all(f.done() and f.exception() is None for f in futures)
+    assert integ._prepare(moved, mask, data.shape) is not prep
+    integ.close()
+
+
+def test_corrections_known_answers(case) -> None:
+    """Dark and scaled background are subtracted, the flat divides: a constant image tells exactly."""
+    g, mask = case["geometry"], case["mask"]
+    shape = case["data"].shape
+    ones = np.ones(shape, np.float32)
+    data = 100 * ones
+    corrections = Corrections(dark=10 * ones, flat=2 * ones, background=30 * ones, background_scale=0.5)
+    for integ in (Integrator(), Integrator(sparse=True, background=False)):
+        plain = integ.pattern(data, g, mask, 500, solid_angle=False)
+        corrected = integ.pattern(data, g, mask, 500, solid_angle=False, corrections=corrections)
+        filled = plain.intensity > 0
+        np.testing.assert_allclose(plain.intensity[filled], 100, rtol=1e-5)
+        # ((100 - 10) - 0.5 * (30 - 10)) / 2 = 40
+        np.testing.assert_allclose(corrected.intensity[filled], 40, rtol=1e-5)
+    # a flat of 0 or NaN masks the pixel instead of dividing by it
+    flat = ones.copy()
+    flat[:, :200] = 0
+    spoiled = data.copy()
+    spoiled[:, :200] = 1e9
+    masked = Integrator().pattern(spoiled, g, mask, 500, solid_angle=False, corrections=Corrections(flat=flat))
+    assert masked.intensity.max() < 101
+    with pytest.raises(XcalError, match="flat image is 10 x 10"):
+        Integrator().pattern(data, g, mask, 500, corrections=Corrections(flat=np.ones((10, 10), np.float32)))
+
+
+def test_corrections_load_checks_files(tmp_path) -> None:
+    path = tmp_path / "dark.tif"
+    fabio.tifimage.TifImage(np.full((20, 30), 3, np.float32)).write(str(path))
+    loaded = Corrections.load(dark=path, shape=(20, 30))
+    assert loaded.dark.shape == (20, 30) and loaded.header() == ["Dark: dark.tif"]
+    with pytest.raises(XcalError, match=r"dark image dark.tif is 20 x 30 pixels but the images to integrate are 40 x 30"):
+        Corrections.load(dark=path, shape=(40, 30))
+    with pytest.raises(XcalError, match="missing.tif: file not found"):
+        Corrections.load(flat=tmp_path / "missing.tif")
+
+
+def test_settings_are_checked() -> None:
+    assert IntegrationSettings(azimuth_range=(10, 20)).azimuth_range == (10.0, 20.0)
+    for bad, message in (({"unit": "r_mm"}, "Unknown unit 'r_mm'"), ({"cake_unit": "d_A"}, "Unknown cake unit"),
+                         ({"npt": 1}, "at least 2"), ({"npt": 2.5}, "integer"),
+                         ({"polarization": 1.5}, "between -1 and 1"),
+                         ({"azimuth_range": (10, 10)}, "is empty"), ({"azimuth_range": (0, np.nan)}, "finite")):
+        with pytest.raises(XcalError, match=message):
+            IntegrationSettings(**bad)
+    lines = IntegrationSettings(unit="q_A^-1", azimuth_range=(-30, 60), polarization=0.99).header()
+    assert "Unit: q_A^-1, points: 2000, azimuth range: -30 to 60 deg" in lines
+    assert "Polarization factor: 0.99, solid-angle correction: yes" in lines
+
+
+@pytest.mark.parametrize(("given", "expected"), [
+    (None, (False, None)), ((-30, 60), (False, (-30, 60))), ((150, -150), (True, (150, 210))),
+    ((170, 190), (True, (170, 190))), ((-190, -170), (True, (170, 190))), ((350, 370), (False, (-10, 10))),
+    ((0, 360), (True, (0, 360))), ((-180, 180), (False, (-180, 180))),
+])
+def test_azimuth_frame(given, expected) -> None:
+    disc, rng = azimuth_frame(given)
+    assert disc == expected[0]
+    assert rng == (None if expected[1] is None else pytest.approx(expected[1]))
+
+
+def test_real_fe_sample_both_engines_agree(real_data) -> None:
+    """The real Fe sample through the look-up table: the same pattern as pyFAI's, Fe(110) in place."""
+    image = load_image(real_data / "sample_cpf_Fe-BCC-2GPa-DAC_Pilatus1M_30keV.tif")
+    geometry = read_poni(real_data / "sample_cpf_Fe-BCC-2GPa-DAC_Pilatus1M_30keV.poni", shape=image.shape).geometry
+    settings = IntegrationSettings(npt=2000)
+    plain = Integrator().integrate(image.data, geometry, settings, invalid=image.invalid)
+    fast = Integrator(sparse=True, background=False).integrate(image.data, geometry, settings, invalid=image.invalid)
+    np.testing.assert_allclose(fast.intensity, plain.intensity, rtol=0, atol=1e-5 * plain.intensity.max())
+    x, y = fast.radial, fast.intensity
+    window = (x > 11.2) & (x < 11.9)
+    assert x[np.flatnonzero(window)[np.argmax(y[window])]] == pytest.approx(11.545, abs=0.02)
