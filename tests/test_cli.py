@@ -393,7 +393,6 @@ def _bad_cases(s: dict) -> dict[str, tuple[list, list[str]]]:
                                     DETECTOR, "--click", s["click"]), [str(s["bad_cal"]), "line 2", "2,7058"]),
         "ring beyond list": (cal(s["image"], *base[:-2], "--click", s["click"] + ",999"), ["Ring 999", "CeO2"]),
         "ring zero": (cal(s["image"], *base[:-2], "--click", s["click"] + ",0"), ["ring numbers start at 1"]),
-        "no click no poni": (cal(s["image"], *base[:-2]), ["--click", "--poni"]),
         "all zeros": (cal(s["zeros"], *base), [str(s["zeros"]), "zero"]),
         "all nan": (cal(s["nan"], *base), [str(s["nan"]), "finite"]),
         "negative wavelength": (cal(s["image"], "--calibrant", "CeO2", "--wavelength", "-0.3", "--detector", DETECTOR,

@@ -457,11 +457,13 @@ def test_settings_persist_between_runs(qtbot, tmp_path, monkeypatch):
 def test_mode_selector_and_example(qtbot, window):
     win = window
     win.modes.setCurrentRow(1)
-    assert "Mask mode comes next" in win.mode_panels.currentWidget().text()
+    assert win.mode_panels.currentWidget() is win.mask_panel and win.masking.active
     win.modes.setCurrentRow(2)
-    assert "Integration mode comes next" in win.mode_panels.currentWidget().text()
+    assert win.mode_panels.currentWidget() is win.integration_panel
+    assert win.centre_views.currentWidget() is win.integration_view and not win.toolbar.isVisible()
     win.modes.setCurrentRow(0)
     assert win.mode_panels.currentWidget() is win.panel
+    assert win.centre_views.currentWidget() is win.tabs and win.toolbar.isVisible()
     win.open_example()
     qtbot.waitUntil(lambda: win.session.raw is not None and win.session.raw_detector is not None, timeout=TIMEOUT_MS)
     idle(qtbot, win)
@@ -495,3 +497,33 @@ def test_xcal_example_command_opens_the_window(qtbot, tmp_path, monkeypatch):
     assert main(["--example"]) == 0
     assert seen == {"shape": (1043, 981), "calibrant": "CeO2", "settings": str(tmp_path / "xcal.ini"),
                     "detector": "Pilatus1M"}
+
+
+def test_auto_calibrate_button_needs_no_clicks(qtbot, window, image_file, tmp_path, monkeypatch):
+    win = window
+    load(qtbot, win, image_file)
+    set_start_values(qtbot, win)
+    assert len(win.session.picks) == 0
+    qtbot.mouseClick(win.panel.auto_button, Qt.LeftButton)
+    idle(qtbot, win)
+    result = win.session.result
+    assert result is not None, win.messages.text()
+    shape = win.session.data.shape
+    got_x, got_y = beam_centre(result.geometry, shape)
+    want_x, want_y = beam_centre(_truth(), shape)
+    assert abs(got_x - want_x) < 0.1 and abs(got_y - want_y) < 0.1
+    assert result.geometry.dist == pytest.approx(_truth().dist, rel=5e-4)
+    assert len(win.session.picks.groups) >= 2  # the rings it found are shown as picks, numbered
+    assert len(win.image_view.picks_item.data) == len(win.session.picks)
+    assert win.tabs.currentWidget() is win.cake_view
+
+    # the Diagnostics tab judges the result and writes the report
+    diag = win.diagnostics_view
+    qtbot.waitUntil(lambda: diag.diagnostics is not None, timeout=TIMEOUT_MS)
+    assert diag.diagnostics.verdict.level == "good", diag.verdict_label.text()
+    assert "GOOD" in diag.verdict_label.text() and not diag.picture.pixmap().isNull()
+    report = tmp_path / "report.pdf"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(report), ""))
+    qtbot.mouseClick(diag.report_button, Qt.LeftButton)
+    idle(qtbot, win)
+    assert report.read_bytes().startswith(b"%PDF"), win.messages.text()

@@ -1,7 +1,9 @@
-"""Screenshots of the calibration mode for the README, made offscreen on the example image.
+"""Screenshots of the calibration, mask and integration modes for the README, made offscreen on the example.
 
 Opens the window with ``xcal --example``'s image, clicks the first ring through the image
-view's mouse handling, presses Calibrate and saves the Image, Cake and Pattern tabs::
+view's mouse handling, presses Calibrate and saves the Image, Cake, Pattern and Diagnostics tabs; then masks
+a beamstop, its arm, a shadowed sector and the module gaps and saves the Mask mode; last, integrates
+a LaB6 "sample" with that calibration and saves the Integration mode::
 
     .venv/bin/python tools/screenshots.py [--out docs/images]
 """
@@ -17,12 +19,15 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import fabio  # noqa: E402
 import numpy as np  # noqa: E402
 from PyQt5.QtCore import QEvent, QEventLoop, QPointF, Qt  # noqa: E402
 from PyQt5.QtGui import QMouseEvent  # noqa: E402
 from PyQt5.QtWidgets import QApplication  # noqa: E402
 
 from xcal.core.beam import beam_centre  # noqa: E402
+from xcal.core.calibrants import load_calibrant  # noqa: E402
+from xcal.core.synthetic import ring_image  # noqa: E402
 from xcal.core.refinement import ring_tth  # noqa: E402
 from xcal.gui.example import example_geometry  # noqa: E402
 from xcal.gui.main_window import MainWindow  # noqa: E402
@@ -69,6 +74,40 @@ def point_on_first_ring(window: MainWindow) -> tuple[float, float]:
     return float(row), float(cols[np.argmin(np.abs(tth - target))])
 
 
+def mask_example(window: MainWindow) -> None:
+    """The mask a user would draw on the example: beamstop and arm, a shadowed sector, the gaps."""
+    session = window.session
+    mask, geometry = session.mask, session.geometry
+    x, y = beam_centre(geometry, session.data.shape)
+    row, col = y - 0.5, x - 0.5
+    mask.circle(row, col, 30)
+    mask.polygon([(row - 8, col), (row + 8, col), (row + 14, session.data.shape[1]), (row - 14, session.data.shape[1])])
+    tth = np.degrees(ring_tth(session.dspacing, np.array([3, 6]), geometry.wavelength))
+    mask.sector(geometry, (tth[0] - 0.3, tth[1] + 0.3), (200.0, 240.0))
+    session.mask_invalid_pixels()
+    window.modes.setCurrentRow(1)
+    window.mask_panel.set_tool("polygon")
+    window.masking.refresh()
+    window.calibration.request_views()
+
+
+def integration_example(window: MainWindow, folder: Path) -> Path:
+    """A LaB6 "sample" taken with the example's geometry, integrated with the calibration just made."""
+    geometry = example_geometry()
+    detector = geometry.detector
+    image = ring_image(geometry, load_calibrant("LaB6"), tuple(detector.shape), fwhm_deg=0.05, intensity=600.0,
+                       background=30.0, noise=True, seed=2)
+    image[detector.mask.astype(bool)] = -1.0
+    path = folder / "LaB6_sample_0001.tif"
+    fabio.tifimage.TifImage(data=image).write(str(path))
+    panel = window.integration_panel
+    window.modes.setCurrentRow(2)
+    panel.phase_box.setCurrentIndex(panel.phase_box.findText("LaB6"))
+    panel.overlay_box.setCurrentIndex(panel.overlay_box.findData("phase"))
+    window.integration.load(str(path))
+    return path
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "images")
@@ -96,12 +135,23 @@ def main() -> int:
         fit = window.session.result.fit
         print(f"calibrated: RMS {fit.rms_px:.3f} px on {len(fit.points)} points")
         window.messages.clear()
-        for index, name in ((0, "image"), (1, "cake"), (2, "pattern")):
+        for index, name in ((0, "image"), (1, "cake"), (2, "pattern"), (3, "diagnostics")):
             window.tabs.setCurrentIndex(index)
             idle(app, window)
             path = args.out / f"calibration_{name}.png"
             window.grab().save(str(path))
             print(f"wrote {path}")
+        mask_example(window)
+        window.tabs.setCurrentIndex(0)
+        idle(app, window)
+        path = args.out / "mask_mode.png"
+        window.grab().save(str(path))
+        print(f"wrote {path} ({window.mask_panel.count_label.text()})")
+        integration_example(window, Path(tmp))
+        idle(app, window)
+        path = args.out / "integration_mode.png"
+        window.grab().save(str(path))
+        print(f"wrote {path}")
         window.calibration.saved_geometry = window.session.geometry  # nothing to save: close quietly
         window.close()
     return 0

@@ -1,4 +1,4 @@
-"""Command line: ``xcal`` opens the application; ``xcal calibrate|cake|pattern`` run headless.
+"""Command line: ``xcal`` opens the application; ``xcal calibrate|cake|pattern|integrate`` run headless.
 
 Every command prints a one-line reason and exits non-zero on failure; nothing already saved is
 overwritten by a failed run (the output is written only after success, atomically).
@@ -16,7 +16,7 @@ import numpy as np
 
 from .core.errors import XcalError
 
-COMMANDS = ("calibrate", "cake", "pattern")
+COMMANDS = ("calibrate", "cake", "pattern", "integrate")
 
 
 class TextProgress:
@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     det.add_argument("--pixel", type=float, nargs="+", metavar="UM", help="pixel size in µm (one value, or vertical horizontal)")
     c.add_argument("--distance", type=float, help="start value of the sample-detector distance in mm")
     c.add_argument("--click", type=_parse_click, action="append", default=[], metavar="X,Y[,RING]",
-                   help="a click on a ring (pixel x, y; ring number from 1, default: the next ring); repeatable")
+                   help="a click on a ring (pixel x, y; ring number from 1, default: the next ring); repeatable. "
+                        "Without clicks the rings are found and numbered automatically")
     c.add_argument("--poni", help="start from this geometry instead of clicks (refines it)")
     c.add_argument("--fix", default="rot3,wavelength", help="comma-separated parameters kept fixed (default rot3,wavelength; '' frees all)")
     c.add_argument("--rings", type=int, help="use at most this many rings in the automatic refinement")
@@ -88,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--no-auto", action="store_true", help="fit the clicked points only (no automatic peak search)")
     c.add_argument("--picks-out", help="save the clicked ring points (pyFAI .npt)")
     c.add_argument("-o", "--output", required=True, help="output .poni file")
+    c.add_argument("--report", help="also write a calibration report (.html or .pdf): geometry, diagnostics, cake, pattern")
     c.add_argument("--json", action="store_true", help="print the result as JSON")
     c.add_argument("--progress", action="store_true", help="show the progress bar even when stderr is not a terminal")
 
@@ -101,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "pattern":
             p.add_argument("--unit", default="2th_deg", choices=("2th_deg", "q_nm^-1", "q_A^-1", "d_A"))
         p.add_argument("-o", "--output", required=True)
+    from .cli_integrate import add_integrate_parser
+
+    add_integrate_parser(sub)
     return parser
 
 
@@ -125,6 +130,10 @@ def cmd_calibrate(args) -> int:
     from .peaks.ring_extraction import ExtractionOptions
 
     t0 = time.perf_counter()
+    if args.report:
+        from .core.report import report_format
+
+        report_format(args.report)  # a wrong suffix fails now, not after the calibration
     session = _session_for(args)
     session.set_detector(args.detector, tuple(args.pixel) if args.pixel and len(args.pixel) == 2 else (args.pixel[0] if args.pixel else None))
     session.set_calibrant(args.calibrant)
@@ -149,9 +158,9 @@ def cmd_calibrate(args) -> int:
         if args.poni:
             session.load_poni(args.poni)
             result = session.refine(options, task)
+        elif not args.click:  # no clicks: the rings are found and numbered on the image
+            result = session.auto_calibrate(options, task).result
         else:
-            if not args.click:
-                raise XcalError("No --click given: click at least one ring (X,Y[,RING]) or start from --poni.")
             ring = 0
             for x, y, given in args.click:
                 ring = given - 1 if given is not None else ring
@@ -159,19 +168,33 @@ def cmd_calibrate(args) -> int:
                     raise XcalError(f"--click {x:g},{y:g},{given}: ring numbers start at 1.")
                 session.pick(y, x, ring, "ring", args.method)
                 ring += 1
-            if args.picks_out:
-                session.picks.save_npt(args.picks_out, session.dspacing, session.wavelength)
             result = session.calibrate(options, task)
+        if args.picks_out and not args.poni:
+            session.picks.save_npt(args.picks_out, session.dspacing, session.wavelength)
     finally:
         progress.close()
     session.save_poni(args.output)
     seconds = time.perf_counter() - t0
     summary = result_summary(session, seconds)
+    if args.report:
+        summary["verdict"] = write_calibration_report(session, args.report)
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
         print(format_summary(summary))
     return 0
+
+
+def write_calibration_report(session, path: str) -> dict:
+    """Diagnose the calibration, write the report, and return the verdict as plain data."""
+    from .core.diagnostics import diagnose_session
+    from .core.report import report_inputs, write_report
+
+    cake = session.cake()
+    diagnostics = diagnose_session(session, cake)
+    write_report(path, report_inputs(session, cake=cake), diagnostics)
+    verdict = diagnostics.verdict
+    return {"level": verdict.level, "reasons": list(verdict.reasons), "text": verdict.text, "report": str(path)}
 
 
 def result_summary(session, seconds: float) -> dict:
@@ -214,6 +237,8 @@ def format_summary(s: dict) -> str:
         lines.append(f"  {r['ring']:>4}  {r['points']:>6}  {r['rms_deg']:.5f}  {r['rms_px']:.3f}")
     for w in s["warnings"]:
         lines.append(f"Warning: {w}")
+    if "verdict" in s:
+        lines.append(f"Verdict: {s['verdict']['text']} (report: {s['verdict']['report']})")
     return "\n".join(lines)
 
 
@@ -258,6 +283,10 @@ def main(argv: list[str] | None = None) -> int:
         return run_gui(argv)
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "integrate":
+            from .cli_integrate import cmd_integrate
+
+            return cmd_integrate(args)
         return cmd_calibrate(args) if args.command == "calibrate" else cmd_view(args)
     except XcalError as exc:
         print(f"xcal: error: {exc}", file=sys.stderr)

@@ -88,6 +88,19 @@ def choose_start(
     picks); the winner is the one whose pass ends with the most points within 1 px of their ring.
     A mirror-image tilt predicts the neighbouring rings in the wrong place and loses.
     """
+    return best_start(data, invalid, candidates, dspacing, picks, opts, task)[0]
+
+
+def best_start(
+    data: np.ndarray,
+    invalid: np.ndarray | None,
+    candidates: list[Geometry],
+    dspacing: np.ndarray,
+    picks: ControlPoints,
+    opts: RefineOptions,
+    task: Task | None = None,
+) -> tuple[Geometry, int]:
+    """:func:`choose_start`, with the winner's score (points within 1 px after its pass)."""
     task = ensure_task(task)
     valid = np.isfinite(data) if invalid is None else (~invalid & np.isfinite(data))
     best, best_score = candidates[0], -1
@@ -106,7 +119,7 @@ def choose_start(
         score = int(np.count_nonzero(np.abs(fit.residual_px) < 1.0))
         if score > best_score:
             best, best_score = fit.geometry, score
-    return best
+    return best, best_score
 
 
 def refine_calibration(
@@ -194,6 +207,12 @@ def _fit_with_anchor(geometry: Geometry, found: ControlPoints, picks: ControlPoi
         combined, anchor = combined.subset(~out), anchor[~out]
         fit = refine(fit.geometry, combined, dspacing, opts.fix, accept_iteration_limit=True)
     return fit
+
+
+def refine_on_points(geometry: Geometry, points: ControlPoints, dspacing, opts: RefineOptions) -> FitResult:
+    """Refine on extracted points alone (no anchor), rejecting outliers as the automatic refinement does."""
+    empty = ControlPoints(np.empty(0), np.empty(0), np.empty(0, np.int64))
+    return _fit_with_anchor(geometry, points, empty, dspacing, opts)
 
 
 def _thin(points: ControlPoints, keep: int, seed: int = 0) -> ControlPoints:

@@ -20,11 +20,13 @@ from pyFAI.geometry import Geometry
 
 from ..peaks.picking import RingPicker, pick_single_peak
 from .calibrants import load_calibrant
+from .auto_calibration import AutoCalibration, auto_calibrate, ring_number_warnings
 from .calibration import CalibrationResult, RefineOptions, calibrate, refine_calibration
 from .detectors import detector_mask, make_detector
 from .errors import DetectorError, FitError, PickError, XcalError
 from .images import Image, load_image
 from .integration import Cake, Integrator, Pattern
+from .masks import MaskModel, read_mask, write_mask
 from .picks import PickGroup, PickSet
 from .poni import read_poni, resolve_legacy, write_poni
 from .progress import Task
@@ -55,7 +57,7 @@ class CalibrationSession:
     raw: Image | None = None
     transform: ImageTransform = field(default_factory=ImageTransform)
     raw_detector: Detector | None = None
-    user_mask: np.ndarray | None = None  # working frame, True = excluded
+    mask: MaskModel | None = None  # the user's mask, working frame, True = excluded; made with the image
     use_mask: bool = True
     calibrant_name: str | None = None
     dspacing: np.ndarray | None = None
@@ -76,7 +78,7 @@ class CalibrationSession:
         image = load_image(source, frame)
         if self.raw is not None and image.shape != self.raw.shape:
             self.raw_detector = None  # a different detector: the user must choose again
-            self.user_mask = None
+            self.mask = None
             self.picks.clear()
         self.raw = image
         self._refresh()
@@ -101,13 +103,15 @@ class CalibrationSession:
         raw_shape = self.raw.shape
         old = self.transform
         new = transform.reduced()
-        mask_raw = None if self.user_mask is None else old.invert(self.user_mask)
         geometry_raw = None if self.geometry is None else raw_geometry(self.geometry, old, raw_shape, self.raw_detector)
         # Picks put pixel i's centre at i (pyFAI); transforms map [i, i+1) spans: shift by half a pixel.
         groups = [(g.ring, np.column_stack(old.points_to_raw(g.points[:, 0] + 0.5, g.points[:, 1] + 0.5, raw_shape))) for g in self.picks.groups]
+        mask, self.mask = self.mask, None
         self.transform = new
         self._refresh()
-        self.user_mask = None if mask_raw is None else new.apply(mask_raw).copy()
+        if mask is not None:
+            mask.change_frame(old, new, raw_shape)
+            self.mask = mask
         self.picks.clear()
         for ring, pts in groups:
             rows, cols = new.points_from_raw(pts[:, 0], pts[:, 1], raw_shape)
@@ -128,8 +132,8 @@ class CalibrationSession:
                 if gaps is not None:
                     invalid |= gaps
         self._invalid = np.ascontiguousarray(self.transform.apply(invalid))
-        if self.user_mask is not None and self.user_mask.shape != self._data.shape:
-            self.user_mask = None
+        if self.mask is None or self.mask.shape != self._data.shape:
+            self.mask = MaskModel(self._data.shape)
         self._picker = None
 
     @property
@@ -137,6 +141,23 @@ class CalibrationSession:
         if self._data is None:
             raise XcalError("No image is loaded.")
         return self._data
+
+    @property
+    def user_mask(self) -> np.ndarray | None:
+        """The user's mask (read-only), None while nothing is masked."""
+        return self.mask.array if self.mask is not None and self.mask.count else None
+
+    @user_mask.setter
+    def user_mask(self, value: np.ndarray | None) -> None:
+        """Replace the user's mask (one undo step); None clears it."""
+        if self.mask is None:
+            if value is None:
+                return
+            self.mask = MaskModel(np.shape(value))
+        if value is None:
+            self.mask.clear()
+        else:
+            self.mask.replace(value, "set")
 
     @property
     def invalid(self) -> np.ndarray:
@@ -156,6 +177,30 @@ class CalibrationSession:
             return self.raw_detector
         probe = new_geometry(self.raw_detector, dist=0.1, wavelength=1e-10)
         return working_geometry(probe, self.transform, self.raw.shape).detector
+
+    # -- mask ------------------------------------------------------------------------------------
+    def load_mask(self, path: str | Path, add: bool = False) -> int:
+        """Read a mask made for the raw file (any rotation/flip is applied) and replace or add to the mask.
+
+        Returns the number of pixels that changed. A mask of another shape is refused, naming both shapes.
+        """
+        if self.raw is None or self.mask is None:
+            raise XcalError("Load an image before its mask.")
+        mask = self.transform.apply(read_mask(path, self.raw.shape))
+        name = Path(path).name
+        return self.mask.add(mask, f"add {name}") if add else self.mask.replace(mask, f"load {name}")
+
+    def save_mask(self, path: str | Path) -> None:
+        """Save the mask so that it fits the raw file (transforms undone), atomically."""
+        if self.raw is None or self.mask is None:
+            raise XcalError("There is no image, so no mask to save.")
+        write_mask(path, self.transform.invert(self.mask.array))
+
+    def mask_invalid_pixels(self) -> int:
+        """Put the detector gaps and the negative or non-finite pixels into the user's mask (to save them)."""
+        if self._invalid is None or self.mask is None:
+            raise XcalError("No image is loaded.")
+        return self.mask.add(self._invalid, "gaps and negative pixels")
 
     # -- calibrant and start values ----------------------------------------------------------------
     def set_calibrant(self, name_or_path: str | Path) -> None:
@@ -211,8 +256,24 @@ class CalibrationSession:
             self.data, self.invalid, self.detector, self.dspacing, self.wavelength,
             self.picks.control_points(), self.distance, options, task,
         )
+        result.warnings.extend(ring_number_warnings(result.fit, self._pixel(), self.dspacing))
         self._push("start", result.history[0])  # the first guess from the picks, restorable
         return self._accept("calibrate", result)
+
+    def auto_calibrate(self, options: RefineOptions | None = None, task: Task | None = None) -> AutoCalibration:
+        """No clicks: the rings are found and numbered on the image; the traced rings become the picks."""
+        self._check_ready()
+        auto = auto_calibrate(self.data, self.invalid, self.detector, self.dspacing, self.wavelength, self.distance, options, task)
+        self.picks.clear()
+        for ring in np.unique(auto.picks.rings):
+            sel = auto.picks.rings == ring
+            self.picks.add(int(ring), np.column_stack([auto.picks.rows[sel], auto.picks.cols[sel]]))
+        self._push("start", auto.start)
+        self._accept("auto calibrate", auto.result)
+        return auto
+
+    def _pixel(self) -> float:
+        return float(np.sqrt(self.detector.pixel1 * self.detector.pixel2))
 
     def refine(self, options: RefineOptions | None = None, task: Task | None = None) -> CalibrationResult:
         """Refine the current geometry (after a calibration, a loaded .poni, or hand edits)."""

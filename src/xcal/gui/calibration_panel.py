@@ -81,6 +81,7 @@ class CalibrationPanel(QWidget):
     save_picks_clicked = pyqtSignal()
     load_picks_clicked = pyqtSignal()
     calibrate_clicked = pyqtSignal()
+    auto_clicked = pyqtSignal()
     refine_clicked = pyqtSignal()
     save_poni_clicked = pyqtSignal()
     load_poni_clicked = pyqtSignal()
@@ -95,6 +96,9 @@ class CalibrationPanel(QWidget):
 
         self.calibrate_button = QPushButton("Calibrate")
         self.calibrate_button.setToolTip("Estimate the geometry from the picks, then refine it on all rings")
+        self.auto_button = QPushButton("Auto calibrate")
+        self.auto_button.setToolTip("No clicks: find the rings on the image, number them from the calibrant, "
+                                    "then calibrate and refine on all rings")
         self.refine_button = QPushButton("Refine")
         self.refine_button.setToolTip("Refine the current geometry again (after edits, a loaded .poni or new options)")
         self.save_poni_button = QPushButton("Save Calibration…")
@@ -102,20 +106,22 @@ class CalibrationPanel(QWidget):
         self.circle_button = QPushButton("Manual calibration by point selection…")
         self.circle_button.setToolTip("Untilted detector (SAXS, fibre): click points on one ring, fit a circle, "
                                       "get the beam centre and the distance")
-        for button in (self.calibrate_button, self.refine_button):
+        for button in (self.auto_button, self.calibrate_button, self.refine_button):
             button.setMinimumHeight(32)
         buttons = QGridLayout()
-        buttons.addWidget(self.calibrate_button, 0, 0)
-        buttons.addWidget(self.refine_button, 0, 1)
-        buttons.addWidget(self.save_poni_button, 1, 0)
-        buttons.addWidget(self.load_poni_button, 1, 1)
-        buttons.addWidget(self.circle_button, 2, 0, 1, 2)
+        buttons.addWidget(self.auto_button, 0, 0)
+        buttons.addWidget(self.calibrate_button, 0, 1)
+        buttons.addWidget(self.refine_button, 0, 2)
+        buttons.addWidget(self.save_poni_button, 1, 0, 1, 2)
+        buttons.addWidget(self.load_poni_button, 1, 2)
+        buttons.addWidget(self.circle_button, 2, 0, 1, 3)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.tabs, 1)
         layout.addLayout(buttons)
 
         self.calibrate_button.clicked.connect(self.calibrate_clicked)
+        self.auto_button.clicked.connect(self.auto_clicked)
         self.refine_button.clicked.connect(self.refine_clicked)
         self.save_poni_button.clicked.connect(self.save_poni_clicked)
         self.load_poni_button.clicked.connect(self.load_poni_clicked)

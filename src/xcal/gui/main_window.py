@@ -23,29 +23,21 @@ from ..core.transforms import ImageTransform
 from ..core.session import CalibrationSession
 from .calibration_controller import CalibrationController
 from .calibration_panel import CalibrationPanel
+from .diagnostics_view import DiagnosticsView
 from .example import EXAMPLE, make_example
 from .image_toolbar import ImageToolbar
 from .image_view import ImageView, position_text
+from .mask_controller import MaskController
+from .integration_controller import IntegrationController
+from .integration_panel import IntegrationPanel
+from .integration_view import IntegrationView
+from .mask_panel import MaskPanel
 from .messages import MessageBar
 from .plot_views import CakeView, PatternView
 from .settings import Settings
 from .worker import Runner
 
 MODES = ("Calibration", "Mask", "Integration")
-_PLACEHOLDERS = {
-    "Mask": "Mask mode comes next: drawing and loading masks on the image.\n\n"
-            "The image, detector and geometry shown here are the ones of the Calibration mode.",
-    "Integration": "Integration mode comes next: patterns and cakes of sample images with this calibration.\n\n"
-                   "The image, detector and geometry shown here are the ones of the Calibration mode.",
-}
-
-
-def _placeholder(text: str) -> QWidget:
-    label = QLabel(text)
-    label.setWordWrap(True)
-    label.setAlignment(Qt.AlignTop | Qt.AlignLeft)
-    label.setMargin(12)
-    return label
 
 
 class MainWindow(QMainWindow):
@@ -70,6 +62,8 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.image_view, "Image")
         self.tabs.addTab(self.cake_view, "Cake")
         self.tabs.addTab(self.pattern_view, "Pattern")
+        self.diagnostics_view = DiagnosticsView()
+        self.tabs.addTab(self.diagnostics_view, "Diagnostics")
         self.messages = MessageBar()
         self.cursor_label = QLabel(" ")
         self.cursor_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
@@ -77,7 +71,11 @@ class MainWindow(QMainWindow):
         centre_layout = QVBoxLayout(centre)
         centre_layout.setContentsMargins(0, 0, 0, 0)
         centre_layout.addWidget(self.messages)
-        centre_layout.addWidget(self.tabs, 1)
+        self.integration_view = IntegrationView()  # integration mode: image, cake and pattern side by side
+        self.centre_views = QStackedWidget()
+        self.centre_views.addWidget(self.tabs)
+        self.centre_views.addWidget(self.integration_view)
+        centre_layout.addWidget(self.centre_views, 1)
         centre_layout.addWidget(self.cursor_label)
 
         self.modes = QListWidget()
@@ -87,8 +85,10 @@ class MainWindow(QMainWindow):
         self.panel = CalibrationPanel()
         self.mode_panels = QStackedWidget()
         self.mode_panels.addWidget(self.panel)
-        for mode in MODES[1:]:
-            self.mode_panels.addWidget(_placeholder(_PLACEHOLDERS[mode]))
+        self.mask_panel = MaskPanel()
+        self.mode_panels.addWidget(self.mask_panel)
+        self.integration_panel = IntegrationPanel()
+        self.mode_panels.addWidget(self.integration_panel)
         self.mode_panels.setMinimumWidth(400)
         splitter = QSplitter(Qt.Horizontal)
         splitter.addWidget(self.modes)
@@ -111,11 +111,14 @@ class MainWindow(QMainWindow):
         self._show_busy(False)
 
         self.calibration = CalibrationController(self)
+        self.masking = MaskController(self)
+        self.integration = IntegrationController(self)
         self._connect()
         self._load_settings()
 
     def _connect(self) -> None:
         self.modes.currentRowChanged.connect(self.mode_panels.setCurrentIndex)
+        self.modes.currentRowChanged.connect(self._mode_changed)
         self.toolbar.open_requested.connect(self.open_dialog)
         self.toolbar.recent_chosen.connect(self.open_source)
         self.toolbar.step_requested.connect(self.step_file)
@@ -152,16 +155,27 @@ class MainWindow(QMainWindow):
         """While a job changes the session, its inputs are frozen (clicks on the image are refused)."""
         for index in range(self.panel.tabs.count()):
             self.panel.tabs.widget(index).setEnabled(not blocked)
-        for button in (self.panel.calibrate_button, self.panel.refine_button, self.panel.save_poni_button,
+        for button in (self.panel.auto_button, self.panel.calibrate_button, self.panel.refine_button, self.panel.save_poni_button,
                        self.panel.load_poni_button, self.panel.circle_button):
             button.setEnabled(not blocked)
         self.toolbar.setEnabled(not blocked)
+        self.mask_panel.setEnabled(not blocked)
 
     def _cursor_moved(self, x: float, y: float) -> None:
         self.cursor_label.setText(position_text(x, y, self.image_view.value_at(x, y), self.session.geometry))
 
     def in_calibration_mode(self) -> bool:
         return self.mode_panels.currentWidget() is self.panel
+
+    def _mode_changed(self) -> None:
+        """Mask mode draws on the image and shows the user's mask; the other modes show every excluded pixel."""
+        self.masking.set_active(self.mode_panels.currentWidget() is self.mask_panel)
+        if not self.masking.active:
+            self.calibration.show_mask()
+        integrating = self.mode_panels.currentWidget() is self.integration_panel
+        self.centre_views.setCurrentWidget(self.integration_view if integrating else self.tabs)
+        self.toolbar.setVisible(not integrating)  # it acts on the calibration image; the panel has its own
+        self.integration.set_active(integrating)
 
     # -- files -------------------------------------------------------------------------------------
     def last_folder(self) -> str:
@@ -230,6 +244,7 @@ class MainWindow(QMainWindow):
         if self.messages.level == "error":
             self.messages.clear()
         self.calibration.image_loaded(matching)
+        self.masking.image_changed()
 
     def _frame_changed(self, frame: int) -> None:
         if self.source is not None:
@@ -281,6 +296,7 @@ class MainWindow(QMainWindow):
         self.calibration.show_picks()
         self.calibration.show_mask()
         self.calibration.geometry_changed()
+        self.masking.image_changed()
 
     # -- drag and drop -----------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt naming
@@ -302,6 +318,8 @@ class MainWindow(QMainWindow):
         if not splitter.isEmpty():
             self.splitter.restoreState(splitter)
         self.panel.load_settings(s)
+        self.integration_panel.load_settings(s)
+        self.mask_panel.load_settings(s)
         self.image_view.log_box.setChecked(s.get("view/log", False))
         self.modes.setCurrentRow(s.get("window/mode", 0))
         self.toolbar.set_recent(s.recent_files())
@@ -315,6 +333,8 @@ class MainWindow(QMainWindow):
         s.set("window/mode", max(self.modes.currentRow(), 0))
         s.set("view/log", self.image_view.log_box.isChecked())
         self.panel.save_settings(s)
+        self.integration_panel.save_settings(s)
+        self.mask_panel.save_settings(s)
         s.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt naming

@@ -12,6 +12,9 @@ import contourpy
 import numpy as np
 from pyFAI.geometry import Geometry
 
+from ..core.diagnostic_plots import overview_png
+from ..core.diagnostics import Diagnostics, diagnose_session
+from ..core.errors import XcalError
 from ..core.integration import Cake, Pattern, calibrant_positions
 from ..core.progress import Task
 from ..core.session import CalibrationSession
@@ -27,6 +30,9 @@ class Views:
     pattern_lines: np.ndarray  # calibrant positions in the pattern's unit
     ring_x: np.ndarray  # view coordinates of the theoretical rings, NaN between polylines
     ring_y: np.ndarray
+    diagnostics: Diagnostics | None = None
+    diagnostics_png: bytes | None = None
+    diagnostics_note: str = ""  # why there are none
 
 
 def ring_contours(geometry: Geometry, shape: tuple[int, int], tth_rad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -75,4 +81,11 @@ def compute_views(
     cake_lines = calibrant_positions(dspacing, geometry.wavelength, "2th_deg")
     pattern_lines = calibrant_positions(dspacing, geometry.wavelength, unit)
     ring_x, ring_y = ring_contours(geometry, data.shape, np.radians(cake_lines))
-    return Views(cake, pattern, cake_lines, pattern_lines, ring_x, ring_y)
+    views = Views(cake, pattern, cake_lines, pattern_lines, ring_x, ring_y)
+    task.report(0.9, "Judging the calibration")
+    try:
+        views.diagnostics = diagnose_session(session, cake, geometry)
+        views.diagnostics_png = overview_png(views.diagnostics)
+    except XcalError as exc:  # e.g. no ring points found for a loaded geometry
+        views.diagnostics_note = str(exc)
+    return views

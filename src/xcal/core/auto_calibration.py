@@ -1,0 +1,193 @@
+"""Calibration with no clicks: find the rings, number them, then calibrate as from picks.
+
+The rings are found on the image (``peaks.ring_finder``) and numbered from the ratios of their
+radii (``ring_indexing``). A circle through an arc of a tilted ring has the wrong radius by a few
+per cent, so each of the few best numberings gets a tilted geometry fitted to its strongest
+rings, which gives every found ring a radius free of tilt; the numbering that stays consistent
+with those wins. Its rings' points then play the user's picks in the same automatic refinement
+as a clicked calibration, so the final accuracy is the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from pyFAI.geometry import Geometry
+
+from ..peaks.ring_finder import FoundRing, RingSearch, find_rings
+from .calibration import CalibrationResult, RefineOptions, refine_calibration, refine_on_points
+from .errors import FitError, PickError
+from .initial_guess import guess_geometries
+from .progress import Task, ensure_task
+from .refinement import ControlPoints, FitResult, ring_tth
+from .ring_indexing import Indexing, index_rings
+
+ANCHOR_WEIGHT = 0.01
+NUMBERINGS = 5  # first numberings checked with a fitted geometry
+TIGHT_TOLERANCE = 0.004  # radius agreement once the tilt is known (a binned pixel on a 300 px ring)
+
+
+@dataclass
+class AutoCalibration:
+    result: CalibrationResult
+    search: RingSearch  # what the image showed: centre and rings
+    indexing: Indexing  # the numbering that won
+    start: Geometry  # the geometry the automatic refinement started from
+    picks: ControlPoints  # the traced rings, numbered, used as the anchor
+
+
+def _pixel(detector) -> float:
+    return float(np.sqrt(detector.pixel1 * detector.pixel2))
+
+
+def _ridge_points(indexing: Indexing, rings: list[FoundRing], use: int | None = 4, per_ring: int = 200,
+                  weight: float | None = None) -> ControlPoints:
+    """Ridge pixels of the ``use`` strongest numbered rings (the best measured, the surest numbers)."""
+    parts = []
+    numbered = [k for k in np.argsort([-g.strength for g in rings]) if indexing.lines[k] >= 0]
+    for k in numbered[:use]:
+        ring = rings[k]
+        pts = ring.points[np.linspace(0, len(ring.points) - 1, min(per_ring, len(ring.points))).astype(int)]
+        weights = None if weight is None else np.full(len(pts), weight)
+        parts.append(ControlPoints(pts[:, 0], pts[:, 1], np.full(len(pts), indexing.lines[k]), weights))
+    return ControlPoints.concatenate(parts)
+
+
+def _best_numbering(
+    rings: list[FoundRing], hypotheses: list[Indexing], detector, dspacing: np.ndarray, wavelength: float, opts: RefineOptions
+) -> Indexing | None:
+    """The numbering that stays consistent once a tilted geometry is fitted to it.
+
+    Radii of circles through arcs of tilted rings are off by a few per cent, so the first
+    numberings are loose. Each one's geometry, fitted to the ridge points of its rings, gives every
+    found ring its 2θ, hence a radius free of tilt and centre errors; numbering those radii again
+    with a tight tolerance scores the hypothesis.
+    """
+    pixel = _pixel(detector)
+    radii_px = np.array([g.radius for g in rings])
+    strengths = np.array([g.strength for g in rings])
+    best: Indexing | None = None
+    for hypothesis in hypotheses:
+        points = _ridge_points(hypothesis, rings, per_ring=60)  # enough to tell a numbering, cheap
+        if len(points) < 6:
+            continue
+        try:
+            fit = guess_geometries(points, detector, wavelength, dspacing, hypothesis.distance, tuple(opts.fix))[0]
+        except (FitError, PickError):
+            continue
+        geometry = fit.geometry
+        corrected = np.array([
+            np.tan(np.median(geometry.tth(g.points[:, 0], g.points[:, 1]))) * geometry.dist / pixel for g in rings
+        ])
+        corrected = np.where(np.isfinite(corrected) & (corrected > 0), corrected, radii_px)
+        again = index_rings(corrected, strengths, pixel, dspacing, wavelength, geometry.dist, keep=1, rel_tolerance=TIGHT_TOLERANCE)
+        if again and (best is None or again[0].score > best.score):
+            best = again[0]
+            if best.matched >= max(3, int(0.8 * len(rings))):  # nearly every ring fits: no other numbering can beat it
+                break
+    return best
+
+
+def auto_calibrate(
+    data: np.ndarray,
+    invalid: np.ndarray | None,
+    detector,
+    dspacing: np.ndarray,
+    wavelength: float,
+    distance: float | None = None,
+    options: RefineOptions | None = None,
+    task: Task | None = None,
+) -> AutoCalibration:
+    """Calibrate from the image, calibrant, wavelength and detector alone (``distance`` is a hint).
+
+    :raises FitError: no rings found, or none of the numberings gives a geometry.
+    """
+    opts = options or RefineOptions()
+    task = ensure_task(task)
+    dspacing = np.asarray(dspacing, dtype=float)
+    if not (wavelength and np.isfinite(wavelength) and wavelength > 0):
+        raise FitError("The wavelength must be set for an automatic calibration.")
+    task.report(0.0, "Looking for rings")
+    search = find_rings(data, invalid)
+    task.check()
+    if not search.rings:
+        raise FitError("No rings were found on the image: check the mask and the contrast, or click on a ring.")
+    radii = np.array([g.radius for g in search.rings])
+    strengths = np.array([g.strength for g in search.rings])
+    hypotheses = index_rings(radii, strengths, _pixel(detector), dspacing, wavelength, distance, keep=NUMBERINGS)
+    if not hypotheses:
+        raise FitError("The rings found on the image match no line of the calibrant at this wavelength: check both.")
+    task.report(0.1, "Numbering the rings")
+    hypothesis = _best_numbering(search.rings, hypotheses, detector, dspacing, wavelength, opts)
+    if hypothesis is None:
+        raise FitError("The rings found could not be numbered consistently: click on a ring and give its number.")
+    task.report(0.2, "Estimating the geometry")
+    try:
+        start = guess_geometries(_ridge_points(hypothesis, search.rings), detector, wavelength, dspacing,
+                                 hypothesis.distance, tuple(opts.fix))[0].geometry
+    except (FitError, PickError) as exc:
+        raise FitError(f"No geometry fits the rings found on the image ({exc}): click on a ring and give its number.") from None
+    # The ridge pixels of every numbered ring anchor the numbering; they are a binned pixel
+    # coarse, so they weigh little against the sub-pixel points of the refinement.
+    picks = _ridge_points(hypothesis, search.rings, use=None, per_ring=100, weight=ANCHOR_WEIGHT)
+    result = _without_anchors(refine_calibration(data, invalid, start, dspacing, picks, opts, task.sub(0.25, 1.0)), dspacing, opts)
+    return AutoCalibration(result, search, _numbered_by(result.geometry, search.rings, dspacing, hypothesis), start, picks)
+
+
+def _without_anchors(result: CalibrationResult, dspacing: np.ndarray, opts: RefineOptions) -> CalibrationResult:
+    """The final fit on the refinement's own sub-pixel points: coarse ridge anchors would blur the residuals."""
+    points = result.fit.points
+    if points.weights is None or not opts.auto:
+        return result
+    own = points.subset(points.weights != ANCHOR_WEIGHT)
+    if len(np.unique(own.rings)) < 2 or len(own) < 20:
+        return result
+    fit = refine_on_points(result.geometry, own, dspacing, opts)
+    return CalibrationResult(fit, result.history + [fit.geometry], result.iterations, 0, result.warnings)
+
+
+def _numbered_by(geometry: Geometry, rings: list[FoundRing], dspacing: np.ndarray, indexing: Indexing) -> Indexing:
+    """The found rings numbered by the refined geometry (nearest line, nearer than half the gap to the next)."""
+    tth = ring_tth(dspacing, np.arange(len(dspacing)), geometry.wavelength)
+    ok = np.flatnonzero(np.isfinite(tth))
+    lines = np.full(len(rings), -1)
+    for k, ring in enumerate(rings):
+        observed = float(np.median(geometry.tth(ring.points[:, 0], ring.points[:, 1])))
+        offsets = np.abs(tth[ok] - observed)
+        nearest = int(np.argmin(offsets))
+        others = np.abs(np.delete(tth[ok], nearest) - tth[ok][nearest])
+        if offsets[nearest] < 0.5 * (others.min() if len(others) else np.inf):
+            lines[k] = ok[nearest]
+    return Indexing(geometry.dist, lines, indexing.score, int(np.count_nonzero(lines >= 0)))
+
+
+def ring_number_warnings(fit: FitResult, pixel: float, dspacing: np.ndarray) -> list[str]:
+    """Warnings where the radii of the fitted rings say the user's ring numbers are off.
+
+    The ratios of the radii (about the fitted beam centre) do not depend on the numbering the fit
+    assumed, so a ring typed as number 2 that is really number 3 shows here even when the fit,
+    having adjusted the distance, looks self-consistent.
+    """
+    points, geometry = fit.points, fit.geometry
+    rings = np.unique(points.rings)
+    if len(rings) < 3:
+        return []
+    # tan 2θ of each point under the fit: proportional to its ring's radius whatever the numbering
+    radius = np.tan(geometry.tth(points.rows, points.cols)) * geometry.dist / pixel
+    radii = np.array([np.median(radius[points.rings == r]) for r in rings])
+    counts = np.array([np.count_nonzero(points.rings == r) for r in rings], dtype=float)
+    best = index_rings(radii, counts, pixel, dspacing, geometry.wavelength, geometry.dist, keep=1)
+    if not best:
+        return []
+    lines = best[0].lines
+    agree = lines == rings
+    if agree.all() or best[0].matched < len(rings) // 2 + 1:
+        return []
+    k = int(np.flatnonzero(~agree & (lines >= 0))[0]) if (~agree & (lines >= 0)).any() else None
+    if k is None:
+        return []
+    return [
+        f"The ring spacing says the ring used as number {rings[k] + 1} is number {lines[k] + 1}: "
+        "check the ring number you typed (a wrong number gives a wrong distance that still fits)."
+    ]

@@ -1,0 +1,112 @@
+"""Which calibrant line each found ring is: ring numbers and distance from ring radii alone.
+
+On a flat detector a ring of Bragg angle 2θ has radius R = D·tan 2θ / pixel, so the ratios of
+the radii do not depend on the distance D. Assuming one strong ring is line n gives D; the right
+assumption predicts every other found ring where it is, a wrong one only by chance. The few best
+hypotheses are returned: the image decides between close ones (see ``auto_calibration``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .refinement import ring_tth
+
+MIN_DISTANCE = 0.01  # metres: no powder calibration is done closer
+MAX_DISTANCE = 20.0
+ANCHORS = 4  # strongest rings each tried as every line
+MISSING_COST = 0.5  # per line expected among the found rings but not found (some lines are weak)
+REL_TOLERANCE = 0.03  # radius agreement: a circle through an arc of a ring tilted 10° is off by up to 3 %
+
+
+@dataclass
+class Indexing:
+    distance: float  # metres, untilted estimate
+    lines: np.ndarray  # calibrant line (0-based) of each found ring, -1 if none fits
+    score: float  # matched ring strength, less what a wrong match costs
+    matched: int  # rings that fit a line
+
+
+def predicted_radii(distance: float, tan_tth: np.ndarray, pixel: float) -> np.ndarray:
+    return distance * tan_tth / pixel
+
+
+def _assign(radii: np.ndarray, predicted: np.ndarray, tolerance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest predicted line of each radius, and the relative error; -1 beyond tolerance.
+
+    Two rings cannot be one line: only the closer keeps it.
+    """
+    order = np.argsort(predicted)
+    sorted_pred = predicted[order]
+    pos = np.clip(np.searchsorted(sorted_pred, radii), 1, len(sorted_pred) - 1)
+    left, right = sorted_pred[pos - 1], sorted_pred[pos]
+    nearest = np.where(np.abs(radii - left) <= np.abs(radii - right), pos - 1, pos)
+    lines = order[nearest]
+    error = np.abs(radii - predicted[lines]) / radii
+    lines = np.where(error < tolerance, lines, -1)
+    for line in np.unique(lines[lines >= 0]):
+        same = np.flatnonzero(lines == line)
+        if len(same) > 1:
+            lines[same[same != same[np.argmin(error[same])]]] = -1
+    return lines, error
+
+
+def index_rings(
+    radii: np.ndarray,
+    strengths: np.ndarray,
+    pixel: float,
+    dspacing: np.ndarray,
+    wavelength: float,
+    distance_hint: float | None = None,
+    keep: int = 3,
+    rel_tolerance: float = REL_TOLERANCE,
+) -> list[Indexing]:
+    """The ``keep`` best assignments of found rings (``radii`` in pixels) to calibrant lines.
+
+    The score sums the strength of rings that fit a line, closer fits counting more; two rings on
+    one line, or a strong ring that fits nothing, count against. A typed distance (``distance_hint``)
+    only breaks near ties: it is often wrong by more than the ring spacing.
+    """
+    radii, strengths = np.asarray(radii, float), np.asarray(strengths, float)
+    tth = ring_tth(np.asarray(dspacing, float), np.arange(len(dspacing)), wavelength)
+    lines_ok = np.flatnonzero(np.isfinite(tth) & (tth < np.deg2rad(89)))
+    if len(radii) == 0 or len(lines_ok) == 0:
+        return []
+    tan_tth = np.full(len(tth), np.inf)
+    tan_tth[lines_ok] = np.tan(tth[lines_ok])
+    weight = strengths / strengths.max()
+    tolerance = np.maximum(rel_tolerance, 2.0 / radii)
+    results: dict[tuple, Indexing] = {}
+    for anchor in np.argsort(strengths)[::-1][:ANCHORS]:
+        for line in lines_ok[:60]:
+            distance = radii[anchor] * pixel / tan_tth[line]
+            if not MIN_DISTANCE <= distance <= MAX_DISTANCE:
+                continue
+            predicted = predicted_radii(distance, tan_tth[lines_ok], pixel)
+            lines, error = _assign(radii, predicted, tolerance)
+            fit = lines >= 0
+            if fit.sum() >= 2:  # refine the distance on every matched ring, then re-assign
+                scale = np.sum(radii[fit] * predicted[lines[fit]]) / np.sum(predicted[lines[fit]] ** 2)
+                distance *= scale
+                predicted = predicted_radii(distance, tan_tth[lines_ok], pixel)
+                lines, error = _assign(radii, predicted, tolerance)
+                fit = lines >= 0
+            if not fit.any():
+                continue
+            value = 0.5 + 0.5 * weight
+            score = float(np.sum(value[fit] * (1.0 - 0.5 * error[fit] / tolerance[fit])) - 0.5 * np.sum(value[~fit]))
+            used = np.unique(lines[fit])
+            # lines predicted between the matched rings but not found: dense high-order lines
+            # match anything, and this is what rules them out
+            span = (predicted >= radii[fit].min()) & (predicted <= radii[fit].max())
+            score -= MISSING_COST * float(np.count_nonzero(span) - len(used))
+            if distance_hint:
+                score -= 0.05 * abs(np.log(distance / distance_hint))
+            numbered = np.where(fit, lines_ok[np.maximum(lines, 0)], -1)
+            key = tuple(numbered)
+            if key not in results or results[key].score < score:
+                results[key] = Indexing(float(distance), numbered, score, int(fit.sum()))
+    ranked = sorted(results.values(), key=lambda r: r.score, reverse=True)
+    return ranked[:keep]
