@@ -1,8 +1,10 @@
-"""The "Manual calibration by point selection" dialog, driven by real mouse clicks on its two views.
+"""The circle calibration dialog, driven by real mouse clicks on its two views, in its three modes.
 
-A synthetic image holds one Gaussian ring (R = 200 px, σ = 1.5 px, Poisson noise) about a known
-centre; clicks are made 2 px off the ring, as a hurried user would, and the refined fit must
-still find the centre within 0.1 px.
+Point selection: a synthetic image holds one Gaussian ring (R = 200 px, σ = 1.5 px, Poisson noise)
+about a known centre; clicks are made 2 px off the ring, as a hurried user would, and the refined
+fit must still find the centre within 0.1 px. Calibration image and parameters: a synthetic
+silver behenate image of known geometry (:mod:`xcal.core.synthetic`), whose rings must be found
+and whose distance must come back.
 """
 
 from __future__ import annotations
@@ -15,9 +17,15 @@ import pytest
 from PyQt5.QtCore import Qt
 from PyQt5.QtWidgets import QFileDialog, QMessageBox
 
+from pyFAI.calibrant import get_calibrant
+from pyFAI.detectors import Detector, Pilatus100k
+
 from xcal.core.beam import beam_centre
-from xcal.core.circle_calibration import distance_from_radius
+from xcal.core.circle_calibration import distance_from_radius, ring_radius_px
+from xcal.core.refinement import new_geometry
+from xcal.core.synthetic import ring_image
 from xcal.gui.circle_dialog import CircleDialog
+from xcal.gui.circle_settings import GENERIC, IMAGE, PARAMETERS, POINTS
 from xcal.gui.main_window import MainWindow
 from xcal.gui.settings import Settings
 
@@ -56,11 +64,12 @@ def window(qtbot, tmp_path, monkeypatch, ring_file):
     return win
 
 
-def open_dialog(qtbot, win: MainWindow) -> CircleDialog:
+def open_dialog(qtbot, win: MainWindow, mode: str = POINTS) -> CircleDialog:
     qtbot.mouseClick(win.panel.circle_button, Qt.LeftButton)
     dialog = win.calibration.circle_dialog
     assert dialog is not None
     qtbot.waitExposed(dialog)
+    dialog.settings_box.set_mode(mode)
     return dialog
 
 
@@ -108,8 +117,8 @@ def test_points_fit_and_done_set_the_geometry(qtbot, window):
     assert abs(fit.row - ROW0) < 0.1 and abs(fit.col - COL0) < 0.1, (fit.row, fit.col)
     assert abs(fit.radius - RADIUS) < 0.2
     assert dialog.done_button.isEnabled()
-    assert dialog.table.rowCount() == 6
-    x, y = (float(v) for v in dialog.result_labels["centre"].text().replace(" px", "").split(","))
+    assert dialog.results_box.table.rowCount() == 6
+    x, y = (float(v) for v in dialog.results_box.labels["centre"].text().replace(" px", "").split(","))
     assert abs(x - (COL0 + 0.5)) < 0.1 and abs(y - (ROW0 + 0.5)) < 0.1
 
     # The clicks alone (no refinement) are off by the click errors: the refinement matters.
@@ -182,14 +191,175 @@ def test_trace_and_fixed_centre(qtbot, window):
     assert len(fit.residuals) > 50
     assert abs(fit.row - ROW0) < 0.05 and abs(fit.col - COL0) < 0.05
     dialog.trace_check.setChecked(False)
-    dialog.fixed_check.setChecked(True)  # starts from the fitted centre, fits the radius only
-    dialog.fixed_x_box.setValue(COL0 + 0.5)
-    dialog.fixed_y_box.setValue(ROW0 + 0.5)
+    box = dialog.settings_box
+    box.fixed_check.setChecked(True)  # starts from the fitted centre, fits the radius only
+    assert box.centre_x_box.value() == pytest.approx(dialog.fit.col + 0.5, abs=1e-3)
+    box.centre_x_box.setValue(COL0 + 0.5)
+    box.centre_y_box.setValue(ROW0 + 0.5)
     fit = dialog.fit
     assert (fit.row, fit.col) == pytest.approx((ROW0, COL0)) and abs(fit.radius - RADIUS) < 0.1
     # The ring choice sets the d-spacing, and the distance follows.
-    dialog.calibrant_box.setCurrentText("AgBh")
-    dialog.ring_box.setValue(2)
+    box.calibrant_box.setCurrentText("AgBh")
+    box.ring_box.setValue(2)
     assert dialog.d_spacing_A == pytest.approx(29.19, abs=0.01)
-    assert dialog.result_labels["distance"].text().endswith("mm")
+    assert dialog.results_box.labels["distance"].text().endswith("mm")
     qtbot.waitUntil(lambda: not window.runner.busy, timeout=TIMEOUT_MS)
+
+
+def test_calibration_image_mode_and_done(qtbot, window):
+    """Opened in the automatic mode, the ring is found in the background; Done makes it the geometry."""
+    dialog = open_dialog(qtbot, window, IMAGE)
+    qtbot.waitUntil(lambda: dialog.fit is not None, timeout=TIMEOUT_MS)
+    fit = dialog.fit
+    assert dialog.outcome.source == "traced ring" and dialog.message == ""
+    assert abs(fit.row - ROW0) < 0.05 and abs(fit.col - COL0) < 0.05 and abs(fit.radius - RADIUS) < 0.05
+    assert dialog.done_button.isEnabled()
+    qtbot.mouseClick(dialog.done_button, Qt.LeftButton)
+    bx, by = beam_centre(window.session.geometry, window.session.data.shape)
+    assert (bx, by) == pytest.approx((fit.col + 0.5, fit.row + 0.5), abs=1e-6)
+    qtbot.waitUntil(lambda: not window.runner.busy, timeout=TIMEOUT_MS)
+
+
+def test_parameters_mode_and_done(qtbot, window):
+    """No fit: the ring's radius follows from λ, distance and pixel; Done keeps the given distance and centre."""
+    dialog = open_dialog(qtbot, window, PARAMETERS)
+    box = dialog.settings_box
+    box.wavelength_box.setValue(1.0)
+    box.distance_box.setValue(1500.0)
+    box.centre_x_box.setValue(COL0 + 0.5)
+    box.centre_y_box.setValue(ROW0 + 0.5)
+    assert box.distance_box.isVisible() and not box.fixed_check.isEnabled()
+    radius = ring_radius_px(58.38, 1.5, 1e-10, dialog.pixel_m)
+    circle = dialog.circle
+    assert (circle.row, circle.col, circle.radius) == pytest.approx((ROW0, COL0, radius), abs=1e-9)
+    assert dialog.results_box.labels["distance"].text() == "1500.000 mm (given)"
+    x, _ = dialog.main_pane.circle_item.getData()
+    assert x.max() == pytest.approx(COL0 + 0.5 + radius, abs=0.01)  # the ring drawn where it should be
+    assert dialog.fit is None and not dialog.export_button.isEnabled() and dialog.done_button.isEnabled()
+    qtbot.mouseClick(dialog.done_button, Qt.LeftButton)
+    geometry = window.session.geometry
+    assert geometry.dist == pytest.approx(1.5, rel=1e-9) and geometry.wavelength == pytest.approx(1e-10)
+    assert beam_centre(geometry, window.session.data.shape) == pytest.approx((COL0 + 0.5, ROW0 + 0.5), abs=1e-6)
+    qtbot.waitUntil(lambda: not window.runner.busy, timeout=TIMEOUT_MS)
+
+
+# Silver behenate at 1.2 m, 1 Å, 172 µm pixels (pyFAI geometry): rings at 119.5 px and 239.1 px.
+AGBH_SHAPE, AGBH_CENTRE, AGBH_DISTANCE = (500, 480), (250.3, 230.6), 1.2
+
+
+@pytest.fixture(scope="module")
+def agbh():
+    p = 172e-6
+    geometry = new_geometry(Detector(p, p, max_shape=AGBH_SHAPE), dist=AGBH_DISTANCE, poni1=(AGBH_CENTRE[0] + 0.5) * p,
+                            poni2=(AGBH_CENTRE[1] + 0.5) * p, rot1=0.0, rot2=0.0, rot3=0.0, wavelength=1e-10)
+    data = ring_image(geometry, get_calibrant("AgBh"), AGBH_SHAPE, noise=True, intensity=400, background=20, max_rings=3)
+    invalid = np.zeros(AGBH_SHAPE, bool)
+    invalid[240:262, :235] = True  # beamstop arm
+    data[invalid] = 0
+    radii = [ring_radius_px(d, AGBH_DISTANCE, 1e-10, p) for d in get_calibrant("AgBh").dspacing[:2]]
+    return data, invalid, radii
+
+
+def agbh_dialog(qtbot, agbh, tmp_path, **kwargs) -> CircleDialog:
+    """A dialog on the AgBh image, fitting in the UI thread (no runner), with its own settings file."""
+    data, invalid, _ = agbh
+    kwargs.setdefault("settings", Settings(tmp_path / "xcal.ini"))
+    dialog = CircleDialog(data, invalid, **kwargs)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    return dialog
+
+
+def test_image_mode_finds_the_first_ring_and_a_click_chooses_another(qtbot, agbh, tmp_path):
+    _, _, radii = agbh
+    dialog = agbh_dialog(qtbot, agbh, tmp_path, wavelength_m=1e-10, detector=Detector(172e-6, 172e-6))
+    assert dialog.mode == IMAGE and dialog.fit is not None, dialog.message
+    fit = dialog.fit
+    assert np.hypot(fit.row - AGBH_CENTRE[0], fit.col - AGBH_CENTRE[1]) < 0.05
+    assert fit.radius == pytest.approx(radii[0], abs=0.05)
+    assert float(dialog.results_box.labels["distance"].text().split()[0]) == pytest.approx(1200.0, abs=0.5)
+    x, y = dialog.main_pane.circle_item.getData()  # the circle drawn lies on the fitted circle
+    assert np.hypot(y - 0.5 - fit.row, x - 0.5 - fit.col) == pytest.approx(fit.radius)
+    # A real click on the second ring (3 px off) chooses it; its d-spacing gives the same distance.
+    click_view(qtbot, dialog.main_pane, AGBH_CENTRE[0] - radii[1] * 0.6 + 2, AGBH_CENTRE[1] + radii[1] * 0.8 - 2)
+    assert dialog.fit.radius == pytest.approx(radii[1], abs=0.05), dialog.message
+    dialog.settings_box.ring_box.setValue(2)
+    assert float(dialog.results_box.labels["distance"].text().split()[0]) == pytest.approx(1200.0, abs=0.5)
+
+
+def test_image_mode_with_a_fixed_centre(qtbot, agbh, tmp_path):
+    _, _, radii = agbh
+    dialog = agbh_dialog(qtbot, agbh, tmp_path)
+    box = dialog.settings_box
+    box.fixed_check.setChecked(True)
+    box.centre_x_box.setValue(AGBH_CENTRE[1] + 0.5)
+    box.centre_y_box.setValue(AGBH_CENTRE[0] + 0.5)
+    fit = dialog.fit
+    assert (fit.row, fit.col) == pytest.approx(AGBH_CENTRE) and fit.radius == pytest.approx(radii[0], abs=0.05)
+
+
+def test_image_mode_falls_back_to_point_selection(qtbot, tmp_path):
+    blank = np.random.default_rng(0).poisson(100, (300, 300)).astype(np.float32)
+    dialog = CircleDialog(blank, None, settings=Settings(tmp_path / "xcal.ini"))
+    qtbot.addWidget(dialog)
+    assert dialog.mode == POINTS and dialog.fit is None
+    assert "No clear ring was found on the image" in dialog.message and "Switched to point selection" in dialog.message
+    assert "Traceback" not in dialog.message and dialog.points_box.isEnabled()
+
+
+def test_detector_from_the_registry_or_the_image_shape(qtbot, tmp_path):
+    data = np.random.default_rng(0).poisson(100, (195, 487)).astype(np.float32)  # a Pilatus 100k image
+    dialog = CircleDialog(data, None, settings=Settings(tmp_path / "xcal.ini"))
+    qtbot.addWidget(dialog)
+    box = dialog.settings_box
+    assert box.detector_box.itemText(0) == "Pilatus100k"  # detectors of the image's shape first
+    box.detector_box.setCurrentText("Pilatus100k")
+    assert dialog.pixel_m == pytest.approx(172e-6) and not box.pixel_box.isEnabled()
+    assert dialog.detector_name == "Pilatus100k" and dialog.detector_changed
+    box.detector_box.setCurrentText("Pilatus1M")  # 1043 × 981: does not fit, the image's shape is kept
+    assert box.detector_box.currentText() == GENERIC and dialog.detector_name is None
+    assert "Pilatus1M" in dialog.message and "image's shape" in dialog.message
+    assert box.pixel_box.isEnabled() and dialog.pixel_m == pytest.approx(172e-6)
+    # The session's detector is shown and kept unless the user chooses another.
+    same = CircleDialog(data, None, detector=Detector(172e-6, 172e-6), settings=Settings(tmp_path / "other.ini"))
+    qtbot.addWidget(same)
+    assert same.detector_name is None and same.pixel_m == pytest.approx(172e-6) and not same.detector_changed
+    named = CircleDialog(data, None, detector=Pilatus100k(), settings=Settings(tmp_path / "other.ini"))
+    qtbot.addWidget(named)
+    assert named.detector_name == "Pilatus100k" and not named.detector_changed
+    named.settings_box.detector_box.setCurrentText(GENERIC)
+    assert named.detector_changed
+
+
+def test_settings_persist_between_runs(qtbot, agbh, tmp_path):
+    settings = Settings(tmp_path / "xcal.ini")
+    first = agbh_dialog(qtbot, agbh, tmp_path, settings=settings)
+    box = first.settings_box
+    box.set_mode(PARAMETERS)
+    box.calibrant_box.setCurrentText("d-spacing")
+    box.unit_box.setCurrentText("nm")
+    assert box.d_box.value() == pytest.approx(5.838)
+    box.d_box.setValue(4.5)
+    box.wavelength_box.setValue(0.9)
+    box.pixel_box.setValue(75.0)
+    box.distance_box.setValue(2345.0)
+    box.centre_x_box.setValue(240.25)
+    box.centre_y_box.setValue(251.75)
+    first.refine_check.setChecked(False)
+    first.reject()  # Cancel saves the settings too
+    box.set_mode(POINTS)
+    box.fixed_check.setChecked(True)
+    first.done(0)
+
+    second = agbh_dialog(qtbot, agbh, tmp_path, settings=Settings(tmp_path / "xcal.ini"))
+    box = second.settings_box
+    assert second.mode == POINTS and box.fixed_check.isChecked()
+    assert box.calibrant_box.currentText() == "d-spacing" and box.unit_box.currentText() == "nm"
+    assert second.d_spacing_A == pytest.approx(45.0) and second.wavelength_m == pytest.approx(0.9e-10)
+    assert second.pixel_m == pytest.approx(75e-6) and box.distance_m == pytest.approx(2.345)
+    assert box.fixed_centre == pytest.approx((251.25, 239.75)) and not second.refine_check.isChecked()
+    # The session's own wavelength and detector win over the stored ones.
+    third = agbh_dialog(qtbot, agbh, tmp_path, settings=Settings(tmp_path / "xcal.ini"), wavelength_m=1.2e-10,
+                        detector=Detector(50e-6, 50e-6))
+    assert third.wavelength_m == pytest.approx(1.2e-10) and third.pixel_m == pytest.approx(50e-6)

@@ -1,4 +1,5 @@
-"""Robust circle fit of clicked ring points, image refinement, and circle ↔ geometry."""
+"""Robust circle fit of clicked ring points, the circle on the image (refined clicks, traced ring, a ring
+found with no clicks), and circle ↔ geometry."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import csv
 
 import numpy as np
 import pytest
+from pyFAI.calibrant import get_calibrant
 from pyFAI.detectors import Detector
 
 from xcal.core.circle_calibration import (
@@ -14,9 +16,12 @@ from xcal.core.circle_calibration import (
     geometry_from_circle,
     ring_radius_px,
 )
-from xcal.core.circle_fit import fit_circle_robust, refine_clicks, trace_ring
+from xcal.core.circle_fit import fit_circle_robust, robust_cost
+from xcal.core.circle_image import find_ring, fit_clicks, fit_traced, trace_ring
 from xcal.core.conics import Circle
 from xcal.core.errors import PickError
+from xcal.core.refinement import new_geometry
+from xcal.core.synthetic import ring_image as calibrant_image
 
 TRUE = Circle(512.37, 498.71, 300.0)
 
@@ -69,6 +74,24 @@ def test_fixed_centre_fits_the_radius_only():
 def test_too_few_points():
     with pytest.raises(PickError, match="at least 3 points"):
         fit_circle_robust([1.0, 2.0], [3.0, 4.0])
+
+
+def test_far_outliers_on_a_small_ring_do_not_win():
+    """R = 50 px, 8 clicks on 63° of arc, two wrong clicks 44 px out and 35 px in (a benchmark case):
+    an unbounded loss preferred a circle that bent towards the inner wrong click."""
+    phi = np.radians([148.8, 164.2, -4.7, -172.3, -167.1, -149.9, -138.5, -132.3])
+    dr = np.array([43.86, 0.27, -34.54, -0.4, -0.15, 0.06, -0.02, 0.42])
+    true = Circle(70.2, 69.8, 50.0)
+    fit = fit_circle_robust(true.row + (50 + dr) * np.sin(phi), true.col + (50 + dr) * np.cos(phi))
+    assert fit.inliers.tolist() == [False, True, False, True, True, True, True, True]
+    assert centre_error(fit, true) < 5.0  # six clicks at 0.3 px on 63°: a few px is the noise
+
+
+def test_bounded_cost():
+    """Every outlier costs about the same, wherever it is: moving one from 40 to 8 px off gains nothing."""
+    rows, cols = np.array([0.0, 40.0, 8.0]), np.array([110.0, 0.0, 0.0])
+    near, far = robust_cost(rows[1:], cols[1:], 0.0, 0.0, 0.0)[()], robust_cost(rows[:2], cols[:2], 0.0, 0.0, 0.0)[()]
+    assert 0.98 < near <= far < 1.0
 
 
 def test_tiny_arc():
@@ -133,14 +156,30 @@ def ring_image():
     return data, invalid
 
 
-def test_refine_clicks_makes_the_fit_accurate(ring_image):
+def test_clicks_refined_on_the_image_are_accurate(ring_image):
     data, invalid = ring_image
     for seed in range(3):
         rows, cols = clicks(8, noise=2.0, seed=20 + seed)
-        fit = fit_circle_robust(rows, cols)
-        for _ in range(2):
-            fit = fit_circle_robust(*refine_clicks(data, invalid, rows, cols, fit))
-        assert centre_error(fit) < 0.05 and abs(fit.radius - TRUE.radius) < 0.05
+        outcome = fit_clicks(data, invalid, rows, cols)
+        assert outcome.source == "refined clicks"
+        assert centre_error(outcome.fit) < 0.05 and abs(outcome.fit.radius - TRUE.radius) < 0.05
+
+
+def test_the_image_decides_when_the_clicks_alone_cannot():
+    """R = 50 px, 12 clicks at 2 px noise on 180°, four wrong ones 15-48 px off (a benchmark case): the
+    clicks alone look like no circle, but their rough fit places the search windows well enough."""
+    true = Circle(70.3, 69.6, 50.0)
+    yy, xx = np.mgrid[0:140, 0:140]
+    r = np.hypot(yy - true.row, xx - true.col)
+    data = np.random.default_rng(3).poisson(1000 * np.exp(-((r - 50) ** 2) / (2 * 1.5**2)) + 50).astype(float)
+    phi = np.radians([-29.5, -15.0, 6.6, 16.6, 28.8, 51.5, 66.5, 75.4, 91.0, 109.3, 126.0, 137.7])
+    dr = np.array([-38.42, 3.64, -1.81, -1.96, -15.25, -47.99, 1.48, -14.75, 2.41, -4.14, -1.47, -1.14])
+    rows, cols = true.row + (50 + dr) * np.sin(phi), true.col + (50 + dr) * np.cos(phi)
+    with pytest.raises(PickError, match="rms"):
+        fit_circle_robust(rows, cols)
+    fit = fit_clicks(data, None, rows, cols).fit
+    assert centre_error(fit, true) < 0.1 and abs(fit.radius - 50) < 0.1
+    assert fit.inliers.sum() >= 8
 
 
 def test_trace_ring(ring_image):
@@ -151,6 +190,62 @@ def test_trace_ring(ring_image):
     assert np.median(err) < 0.05 and np.percentile(err, 95) < 0.1
     fit = fit_circle_robust(rows, cols)
     assert centre_error(fit) < 0.02
+
+
+def test_fit_traced_from_a_rough_circle(ring_image):
+    data, invalid = ring_image
+    outcome = fit_traced(data, invalid, Circle(TRUE.row - 3.0, TRUE.col + 2.0, TRUE.radius - 4.0), rounds=2)
+    assert outcome.source == "traced ring" and len(outcome.rows) > 200
+    assert centre_error(outcome.fit) < 0.02 and abs(outcome.fit.radius - TRUE.radius) < 0.02
+    with pytest.raises(PickError, match="No ring was found along the circle"):
+        fit_traced(data, invalid, Circle(TRUE.row, TRUE.col, 150.0))
+
+
+# Silver behenate (d = 58.38 Å, 29.19 Å, ...) at 1.2 m, 1 Å, 172 µm pixels: rings at 119.5 and 239.1 px.
+AGBH = dict(distance=1.2, wavelength=1e-10, pixel=172e-6, centre=(250.3, 230.6), shape=(500, 480))
+
+
+@pytest.fixture(scope="module")
+def agbh_image():
+    """Three AgBh rings (pyFAI geometry, Poisson noise), a beamstop arm and a module gap masked."""
+    p, (row, col) = AGBH["pixel"], AGBH["centre"]
+    geometry = new_geometry(Detector(p, p, max_shape=AGBH["shape"]), dist=AGBH["distance"], poni1=(row + 0.5) * p,
+                            poni2=(col + 0.5) * p, rot1=0.0, rot2=0.0, rot3=0.0, wavelength=AGBH["wavelength"])
+    data = calibrant_image(geometry, get_calibrant("AgBh"), AGBH["shape"], noise=True, intensity=400, background=20,
+                           max_rings=3)
+    invalid = np.zeros(AGBH["shape"], bool)
+    invalid[240:262, :235] = True
+    invalid[:, 300:306] = True
+    data[invalid] = 0
+    radii = [ring_radius_px(d, AGBH["distance"], AGBH["wavelength"], p) for d in get_calibrant("AgBh").dspacing[:2]]
+    return data, invalid, radii
+
+
+def test_find_ring_from_the_image_alone(agbh_image):
+    data, invalid, radii = agbh_image
+    outcome = find_ring(data, invalid)
+    fit = outcome.fit
+    assert outcome.source == "traced ring" and len(outcome.rows) > 50
+    assert centre_error(fit, Circle(*AGBH["centre"], 0)) < 0.05
+    assert fit.radius == pytest.approx(radii[0], abs=0.05)  # the first ring, not the longer second one
+
+
+def test_find_ring_through_a_click_and_about_a_fixed_centre(agbh_image):
+    data, invalid, radii = agbh_image
+    row, col = AGBH["centre"]
+    click = (row + radii[1] * np.sin(1.0) - 2, col + radii[1] * np.cos(1.0) + 3)  # 3 px off ring 2
+    fit = find_ring(data, invalid, near=click).fit
+    assert centre_error(fit, Circle(row, col, 0)) < 0.05 and fit.radius == pytest.approx(radii[1], abs=0.05)
+    fixed = find_ring(data, invalid, near=click, fixed_centre=(row + 0.3, col)).fit
+    assert (fixed.row, fixed.col) == (row + 0.3, col) and fixed.radius == pytest.approx(radii[1], abs=0.2)
+    with pytest.raises(PickError, match="through the click"):
+        find_ring(data, invalid, near=(row + 180.0, col))  # between the rings
+
+
+def test_find_ring_on_a_blank_image():
+    blank = np.random.default_rng(0).poisson(100, (300, 300)).astype(float)
+    with pytest.raises(PickError, match="No clear ring was found on the image: click points"):
+        find_ring(blank, None)
 
 
 DETECTOR = Detector(pixel1=75e-6, pixel2=75e-6, max_shape=(1024, 1024))
@@ -171,3 +266,16 @@ def test_spacing_radius_round_trip():
     radius = ring_radius_px(58.38, distance, wavelength, pixel)
     assert d_spacing_from(radius, distance, wavelength, pixel) == pytest.approx(58.38, rel=1e-12)
     assert distance_from_radius(radius, 58.38, wavelength, pixel) == pytest.approx(distance, rel=1e-12)
+
+
+def test_a_click_follows_a_ring_the_search_missed_about_a_fixed_centre():
+    """A ring whose centre lies far outside the image shows 70° of arc, too little for the search's
+    rings: with the centre given, one click on it is enough."""
+    true = Circle(-255.3, 200.4, 300.0)
+    yy, xx = np.mgrid[0:300, 0:400]
+    r = np.hypot(yy - true.row, xx - true.col)
+    data = np.random.default_rng(4).poisson(500 * np.exp(-((r - true.radius) ** 2) / (2 * 1.5**2)) + 30).astype(float)
+    click = (true.row + 302 * np.sin(1.45), true.col + 302 * np.cos(1.45))
+    fit = find_ring(data, None, near=click, fixed_centre=(true.row, true.col)).fit
+    assert (fit.row, fit.col) == (true.row, true.col)
+    assert fit.radius == pytest.approx(true.radius, abs=0.05) and len(fit.residuals) > 20

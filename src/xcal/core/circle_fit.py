@@ -1,10 +1,11 @@
 """Robust circle fit of points clicked (or traced) on one ring, for SAXS and fibre users.
 
-The answer must not depend on a careless click: the fit starts from Taubin's algebraic circle and
-from the best RANSAC triple, minimises the geometric distance with a robust loss, rejects points
-beyond a few scaled MADs, and checks the answer. A seeded differential-evolution search is run
-when the local answer fails the checks (or when asked). :func:`refine_clicks` and
-:func:`trace_ring` then move the points onto the ring's intensity maximum in the image.
+The answer must not depend on a careless click. Candidate circles (Taubin's algebraic circle and
+circles through point triples) are ranked by least median of squares, which needs no noise scale;
+the best few are polished by least squares with a bounded (Geman-McClure) loss whose scale follows
+the click noise, points beyond a few scaled MADs are rejected, and the answer is checked. A seeded
+differential-evolution search runs when the local answer fails the checks (or when asked).
+:mod:`.circle_image` moves the points onto the ring's intensity maximum in the image.
 """
 
 from __future__ import annotations
@@ -21,10 +22,8 @@ from xcal.core.atomic import atomic_write_text
 from xcal.core.conics import Circle, fit_circle
 from xcal.core.errors import PickError
 from xcal.core.refinement import mad_outliers
-from xcal.peaks.coordinates import EllipseCoordinate
-from xcal.peaks.sector_peaks import annulus_pixels, sector_points
 
-SCALE_PX = 1.0  # robust loss scale: a click is good to about a pixel
+SCALE_PX = 1.0  # smallest robust loss scale: a click is good to about a pixel
 MAD_FLOOR_PX = 0.5  # never reject points closer than this many scaled MADs times the floor
 MIN_ARC_DEG = 20.0
 MAX_RADIUS_SPAN = 50.0  # a radius beyond 50 point spans is a straight line, not a ring
@@ -58,17 +57,34 @@ class CircleFit:
         atomic_write_text(path, out.getvalue())
 
 
-def robust_cost(rows: np.ndarray, cols: np.ndarray, row, col, radius) -> np.ndarray:
-    """Mean Cauchy cost of the distances: outliers count little, so competing circles compare fairly.
+def robust_cost(rows: np.ndarray, cols: np.ndarray, row, col, radius, scale: float = SCALE_PX) -> np.ndarray:
+    """Mean Geman-McClure cost of the distances, ``d² / (d² + scale²)``: bounded, so every outlier costs
+    about the same and a circle gains nothing by pulling a wrong click from 40 px to 7 px off (an
+    unbounded loss such as Cauchy's does, and then prefers a wrong circle on small rings).
 
     Broadcasts: parameters of shape (S, 1) give S costs.
     """
-    res = np.hypot(rows - row, cols - col) - radius
-    return np.mean(np.log1p((res / SCALE_PX) ** 2), axis=-1)
+    z = ((np.hypot(rows - row, cols - col) - radius) / scale) ** 2
+    return np.mean(z / (1 + z), axis=-1)
 
 
-def _local(rows: np.ndarray, cols: np.ndarray, start: np.ndarray, loss: str) -> np.ndarray:
-    """Geometric least squares from ``start`` = (row, col, radius)."""
+def lmeds(rows: np.ndarray, cols: np.ndarray, row, col, radius) -> np.ndarray:
+    """The h-th smallest distance to the circle, h = n/2 + 2 (least median of squares): it needs no
+    noise scale and ranks circles right while at most n/2 - 2 points are off the ring. Broadcasts
+    as :func:`robust_cost`."""
+    d = np.abs(np.hypot(rows - row, cols - col) - radius)
+    h = min(len(rows) // 2 + 2, len(rows)) - 1
+    return np.partition(d, h, axis=-1)[..., h]
+
+
+def _geman_mcclure(z: np.ndarray) -> np.ndarray:
+    """ρ(z) = z / (1 + z) and its two derivatives, as ``least_squares`` takes a loss."""
+    return np.stack([z / (1 + z), 1 / (1 + z) ** 2, -2 / (1 + z) ** 3])
+
+
+def _local(rows: np.ndarray, cols: np.ndarray, start: np.ndarray, loss: str, scale: float = SCALE_PX) -> np.ndarray:
+    """Geometric least squares from ``start`` = (row, col, radius); ``loss`` "geman-mcclure" is
+    :func:`robust_cost`'s."""
 
     def fun(p):
         return np.hypot(rows - p[0], cols - p[1]) - p[2]
@@ -77,7 +93,8 @@ def _local(rows: np.ndarray, cols: np.ndarray, start: np.ndarray, loss: str) -> 
         d = np.maximum(np.hypot(rows - p[0], cols - p[1]), 1e-12)
         return np.column_stack([(p[0] - rows) / d, (p[1] - cols) / d, -np.ones_like(d)])
 
-    return least_squares(fun, start, jac=jac, loss=loss, f_scale=SCALE_PX, method="trf", x_scale="jac").x
+    rho = _geman_mcclure if loss == "geman-mcclure" else loss
+    return least_squares(fun, start, jac=jac, loss=rho, f_scale=scale, method="trf", x_scale="jac").x
 
 
 def _triples(rows: np.ndarray, cols: np.ndarray, seed: int) -> np.ndarray:
@@ -100,29 +117,36 @@ def _triples(rows: np.ndarray, cols: np.ndarray, seed: int) -> np.ndarray:
     return circles[np.isfinite(circles).all(axis=1)]
 
 
-def _starts(rows: np.ndarray, cols: np.ndarray, n_starts: int, seed: int, span: float) -> list[np.ndarray]:
-    """Taubin's circle and the best distinct RANSAC circles, best robust cost first."""
+def _starts(rows: np.ndarray, cols: np.ndarray, n_starts: int, seed: int, span: float) -> tuple[list[np.ndarray], float]:
+    """The best distinct circles among Taubin's and those through point triples, by least median of
+    squares, and the best one's least-median distance."""
     cands = []
     try:
         c = fit_circle(rows, cols)
-        cands.append(np.array([c.row, c.col, c.radius]))
+        cands.append([c.row, c.col, c.radius])
     except ValueError:
         pass
-    tri = _triples(rows, cols, seed)
-    tri = tri[tri[:, 2] < MAX_RADIUS_SPAN * span]
-    if len(tri):
-        cost = robust_cost(rows, cols, tri[:, :1], tri[:, 1:2], tri[:, 2:])
-        for k in np.argsort(cost)[:100]:  # the best hundred hold any distinct good circle
-            if len(cands) >= n_starts:
-                break
-            if all(np.abs(tri[k] - c).max() > 2 * SCALE_PX for c in cands):
-                cands.append(tri[k])
-    if not cands:
+    cands = np.concatenate([np.array(cands).reshape(-1, 3), _triples(rows, cols, seed)])
+    cands = cands[(cands[:, 2] > 0) & (cands[:, 2] < MAX_RADIUS_SPAN * span)]
+    if not len(cands):
         raise PickError("The points lie on a straight line: click at least 3 points spread along the ring.")
-    return cands
+    score = lmeds(rows, cols, cands[:, :1], cands[:, 1:2], cands[:, 2:])
+    order = np.argsort(score, kind="stable")
+    starts = []
+    for k in order[:100]:  # the best hundred hold any distinct good circle
+        if len(starts) >= n_starts:
+            break
+        if all(np.abs(cands[k] - c).max() > 2 * SCALE_PX for c in starts):
+            starts.append(cands[k])
+    return starts, float(score[order[0]])
 
 
-def _reject(rows, cols, p, outlier_mads, history, it0):
+def _loss_scale(spread: float) -> float:
+    """Loss scale from the best start's least-median distance: clicks scattered by 2 px are not outliers."""
+    return max(SCALE_PX, spread)
+
+
+def _reject(rows, cols, p, outlier_mads, scale, history, it0):
     """Fit → reject points beyond ``outlier_mads`` scaled MADs → refit, until the inliers are stable."""
     inl = np.ones(len(rows), bool)
     for it in range(10):
@@ -131,18 +155,18 @@ def _reject(rows, cols, p, outlier_mads, history, it0):
         if new.sum() < 3 or (it > 0 and (new == inl).all()):
             break
         inl = new
-        p = _local(rows[inl], cols[inl], p, "soft_l1")
-        history.append((it0 + it, "reject", *map(float, p), float(robust_cost(rows[inl], cols[inl], *p))))
+        p = _local(rows[inl], cols[inl], p, "soft_l1", scale)
+        history.append((it0 + it, "reject", *map(float, p), float(robust_cost(rows[inl], cols[inl], *p, scale))))
     return p, inl
 
 
-def _global(rows: np.ndarray, cols: np.ndarray, span: float, seed: int) -> np.ndarray:
+def _global(rows: np.ndarray, cols: np.ndarray, span: float, scale: float, seed: int) -> np.ndarray:
     """Differential evolution of the robust cost over every circle the points could belong to."""
     r_hi = 20 * span
     bounds = [(rows.min() - r_hi, rows.max() + r_hi), (cols.min() - r_hi, cols.max() + r_hi), (span / 2, r_hi)]
 
     def cost(p):
-        return robust_cost(rows, cols, p[0][:, None], p[1][:, None], p[2][:, None]) if p.ndim == 2 else robust_cost(rows, cols, *p)
+        return robust_cost(rows, cols, *p[..., None], scale)  # p is (3,) or (3, S)
 
     result = differential_evolution(cost, bounds, seed=seed, popsize=30, maxiter=300, tol=1e-8, polish=False,
                                     vectorized=True, updating="deferred")
@@ -206,12 +230,15 @@ def fit_circle_robust(
     seed: int = 0,
     global_search: bool = False,
     start: Circle | None = None,
+    provisional: bool = False,
 ) -> CircleFit:
     """The circle through points clicked on one ring, robust to a few wrong clicks.
 
     Outlier rejection needs at least 5 points (with fewer, every point is kept). ``start``
     replaces the automatic starting circles (e.g. the previous answer). Differential evolution
     (slower, ~0.1 s) runs when ``global_search`` is set or when the local answer fails the checks.
+    A ``provisional`` fit is returned even when it fails the checks (only a straight line is
+    refused): good enough to place the search windows on the image, which then decides.
 
     :raises PickError: too few points, too short an arc, too many outliers, or no sensible circle.
     """
@@ -227,129 +254,32 @@ def fit_circle_robust(
     if span == 0:
         raise PickError("All the points are at the same place: click points spread along the ring.")
     history: list = []
-    starts = [np.array([start.row, start.col, start.radius], float)] if start is not None else _starts(rows, cols, n_starts, seed, span)
+    if start is not None:
+        starts = [np.array([start.row, start.col, start.radius], float)]
+        spread = float(lmeds(rows, cols, *starts[0]))
+    else:
+        starts, spread = _starts(rows, cols, n_starts, seed, span)
+    scale = _loss_scale(spread)
     best = None
     for k, s in enumerate(starts):
-        history.append((0, f"start{k}", *map(float, s), float(robust_cost(rows, cols, *s))))
-        p = _local(rows, cols, s, "cauchy")
-        cost = float(robust_cost(rows, cols, *p))
+        history.append((0, f"start{k}", *map(float, s), float(robust_cost(rows, cols, *s, scale))))
+        p = _local(rows, cols, s, "geman-mcclure", scale)
+        cost = float(robust_cost(rows, cols, *p, scale))
         history.append((0, f"local{k}", *map(float, p), cost))
         if best is None or cost < best[1]:
             best = (p, cost)
-    p, inl = _reject(rows, cols, best[0], outlier_mads, history, 1)
+    p, inl = _reject(rows, cols, best[0], outlier_mads, scale, history, 1)
     problem = _problem(rows, cols, p, inl, span)
     if global_search or problem:
-        g = _global(rows, cols, span, seed)
-        history.append((len(history), "global", *map(float, g), float(robust_cost(rows, cols, *g))))
-        pg, inl_g = _reject(rows, cols, g, outlier_mads, history, len(history))
+        g = _global(rows, cols, span, scale, seed)
+        history.append((len(history), "global", *map(float, g), float(robust_cost(rows, cols, *g, scale))))
+        pg, inl_g = _reject(rows, cols, g, outlier_mads, scale, history, len(history))
         problem_g = _problem(rows, cols, pg, inl_g, span)
-        if problem_g is None and (problem or robust_cost(rows, cols, *pg) < robust_cost(rows, cols, *p)):
+        if problem_g is None and (problem or robust_cost(rows, cols, *pg, scale) < robust_cost(rows, cols, *p, scale)):
             p, inl, problem = pg, inl_g, None
-    if problem:
+    if problem and not (provisional and np.isfinite(p).all() and p[2] > 0):
         raise PickError(problem)
     if inl.sum() > 3:  # least squares on the inliers: the most accurate for Gaussian click noise
         p = _local(rows[inl], cols[inl], p, "linear")
-        history.append((len(history), "final", *map(float, p), float(robust_cost(rows[inl], cols[inl], *p))))
+        history.append((len(history), "final", *map(float, p), float(robust_cost(rows[inl], cols[inl], *p, scale))))
     return _result(rows, cols, p, inl, history)
-
-
-def _peak_radius(r: np.ndarray, intensity: np.ndarray, guess: float, half: float) -> float:
-    """Radius of the intensity maximum: peak bin, then a background-subtracted centroid iterated over
-    a window symmetric about the peak (unbiased for a symmetric ring profile); nan if no peak."""
-    n_bins = max(int(round(2 * half)), 8)  # 1 px bins: along a pixel axis, radii are near-integers
-    edges = np.linspace(guess - half, guess + half, n_bins + 1)
-    b = np.clip(np.digitize(r, edges) - 1, 0, n_bins - 1)
-    cnt = np.bincount(b, minlength=n_bins)
-    if (cnt == 0).sum() > n_bins // 4:
-        return float("nan")
-    prof = np.bincount(b, intensity, n_bins) / np.maximum(cnt, 1)
-    k = int(np.argmax(prof))
-    bg = float(np.median(prof))
-    low = intensity[prof[b] <= bg]
-    noise = float(np.std(low)) / np.sqrt(max(cnt[k], 1)) + 1e-12
-    if k in (0, n_bins - 1) or prof[k] - bg < 5 * noise:
-        return float("nan")
-    hw_bins = max(int(np.sum(prof > bg + 0.5 * (prof[k] - bg))), 2)  # ~FWHM in bins
-    hw = 0.85 * hw_bins * (edges[1] - edges[0]) + 0.5
-    c = 0.5 * (edges[k] + edges[k + 1])
-    for _ in range(4):
-        win = np.abs(r - c) < hw
-        wgt = np.maximum(intensity[win] - bg, 0)
-        if wgt.sum() <= 0:
-            return float("nan")
-        c = float(np.sum(wgt * r[win]) / wgt.sum())
-    return c
-
-
-def _strip(shape, circle, phi: float, half_width_px: float, tangential_px: float):
-    """Box, selection and radii of the pixels of a radial strip across the ring at azimuth ``phi``."""
-    reach = int(np.ceil(half_width_px + tangential_px)) + 1
-    pr, pc = circle.row + circle.radius * np.sin(phi), circle.col + circle.radius * np.cos(phi)
-    r0, r1 = max(int(pr) - reach, 0), min(int(pr) + reach + 1, shape[0])
-    c0, c1 = max(int(pc) - reach, 0), min(int(pc) + reach + 1, shape[1])
-    if r0 >= r1 or c0 >= c1:
-        return None
-    dr, dc = np.mgrid[r0:r1, c0:c1] - np.array([circle.row, circle.col])[:, None, None]
-    r = np.hypot(dr, dc)
-    tang = np.abs(dr * np.cos(phi) - dc * np.sin(phi))  # distance from the radial line
-    sel = (np.abs(r - circle.radius) < half_width_px) & (tang < tangential_px) & (dr * np.sin(phi) + dc * np.cos(phi) > 0)
-    return (slice(r0, r1), slice(c0, c1)), sel, r
-
-
-def refine_clicks(
-    data: np.ndarray,
-    invalid: np.ndarray | None,
-    rows: np.ndarray,
-    cols: np.ndarray,
-    circle: Circle | CircleFit,
-    half_width_px: float | None = None,
-    tangential_px: float = 4.0,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each click moved along the radial direction onto the ring's intensity maximum.
-
-    The search window is centred on ``circle`` (±``half_width_px``, default 8 px or 4 times the
-    fit's rms), so a click a few pixels off the ring still lands on it; a click with no ring
-    in reach is returned unchanged (the fit will reject it if it is wrong).
-    """
-    rows = np.asarray(rows, dtype=float).copy()
-    cols = np.asarray(cols, dtype=float).copy()
-    if half_width_px is None:
-        half_width_px = max(8.0, 4 * getattr(circle, "rms_px", 0.0))
-    invalid = np.zeros(data.shape, bool) if invalid is None else invalid
-    for i in range(len(rows)):
-        phi0 = np.arctan2(rows[i] - circle.row, cols[i] - circle.col)
-        strips = [(phi, _strip(data.shape, circle, phi, half_width_px, tangential_px))
-                  for phi in phi0 + np.array([0, 1, -1, 2, -2, 3, -3]) * 2 * tangential_px / circle.radius]
-        strips = [(phi, s) for phi, s in strips if s is not None]
-        if not strips:
-            continue
-        # Masked pixels in the strip bias the centroid: slide along the ring to a clean strip if any.
-        clean = [(phi, s) for phi, s in strips if not (invalid[s[0]] & s[1]).any()]
-        phi, (box, sel, r) = (clean or strips)[0]
-        sel = sel & ~invalid[box]
-        if sel.sum() < 8:
-            continue
-        peak = _peak_radius(r[sel], data[box][sel].astype(float), circle.radius, half_width_px)
-        if np.isfinite(peak):
-            rows[i], cols[i] = circle.row + peak * np.sin(phi), circle.col + peak * np.cos(phi)
-    return rows, cols
-
-
-def trace_ring(
-    data: np.ndarray,
-    invalid: np.ndarray | None,
-    circle: Circle | CircleFit,
-    half_width_px: float = 8.0,
-    sector_px: float = 8.0,
-    min_snr: float = 3.0,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Sub-pixel points all along the ring near ``circle`` (one per ~``sector_px`` of arc), MAD-cleaned."""
-    invalid = np.zeros(data.shape, bool) if invalid is None else invalid
-    coord = EllipseCoordinate.circle(circle.row, circle.col, circle.radius)
-    half = half_width_px / circle.radius
-    n_sectors = int(np.clip(2 * np.pi * circle.radius / sector_px, 12, 2880))
-    found = sector_points(annulus_pixels(data, invalid, coord, half), coord, 1.0, half, n_sectors, min_snr)
-    if len(found) < 3:
-        return np.empty(0), np.empty(0)
-    keep = ~mad_outliers(coord.radial(found.rows, found.cols) * circle.radius, 4.0, MAD_FLOOR_PX)
-    return found.rows[keep], found.cols[keep]

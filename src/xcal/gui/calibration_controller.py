@@ -22,6 +22,7 @@ from ..core.errors import XcalError
 from ..core.picks import PickSet
 from ..core.poni import from_fit2d
 from ..core.refinement import FitResult, geometry_values
+from ..core.report import report_inputs, write_report
 from .calibration_panel import CUSTOM_DETECTOR
 from .circle_dialog import CircleDialog
 from .views import Views, compute_views
@@ -66,6 +67,8 @@ class CalibrationController(QObject):
         p.save_picks_clicked.connect(self.save_picks)
         p.load_picks_clicked.connect(self.load_picks)
         p.calibrate_clicked.connect(lambda: self.fit("calibrate"))
+        p.auto_clicked.connect(self.auto_calibrate)
+        self.window.diagnostics_view.report_requested.connect(self.save_report)
         p.refine_clicked.connect(lambda: self.fit("refine"))
         p.save_poni_clicked.connect(self.save_poni)
         p.load_poni_clicked.connect(self.load_poni)
@@ -261,6 +264,18 @@ class CalibrationController(QObject):
         label = "Calibrating" if which == "calibrate" else "Refining"
         self.runner.submit(label, lambda task: method(options, task), self._fitted)
 
+    def auto_calibrate(self) -> None:
+        """No clicks: rings found and numbered on the image, then calibrated, in the worker."""
+        if self.runner.blocking:
+            return
+        options = self.panel.refine_options()
+
+        def done(result: CalibrationResult) -> None:
+            self.show_picks()  # the traced rings are the picks now
+            self._fitted(result)
+
+        self.runner.submit("Calibrating automatically", lambda task: self.session.auto_calibrate(options, task).result, done)
+
     def _fitted(self, result: CalibrationResult) -> None:
         fit = result.fit
         summary = f"RMS {fit.rms_deg:.5f}° 2θ ({fit.rms_px:.3f} px) on {len(fit.points)} points, {len(fit.rings)} rings."
@@ -314,31 +329,30 @@ class CalibrationController(QObject):
         )
 
     def _show_views(self, views: Views) -> None:
+        self.window.diagnostics_view.show_diagnostics(views.diagnostics, views.diagnostics_png, views.diagnostics_note)
+        self.views = views
         self.window.cake_view.set_cake(views.cake, views.cake_lines)
         self.window.pattern_view.set_pattern(views.pattern, views.pattern_lines)
         self.window.image_view.set_rings(views.ring_x, views.ring_y)
 
     def clear_views(self) -> None:
+        self.views = None
+        self.window.diagnostics_view.clear()
         self.window.cake_view.clear()
         self.window.pattern_view.clear()
         self.window.image_view.clear_rings()
 
     # -- manual calibration by point selection ------------------------------------------------------
     def open_circle_dialog(self) -> None:
-        """Open the point-selection dialog on the working image (non-modal for the event loop, window-modal)."""
+        """Open the circle calibration dialog on the working image (non-modal for the event loop, window-modal)."""
         session = self.session
         if session.raw is None:
             self.window.show_message("Load a calibration image first.")
             return
         if self.runner.blocking:
             return
-        pixel_um = None
-        if session.raw_detector is not None:
-            try:
-                pixel_um = float(session.detector.pixel1) * 1e6
-            except Exception:  # noqa: BLE001 - no usable detector: the dialog's pixel size is editable
-                pixel_um = None
-        dialog = CircleDialog(session.data, session.invalid, session.wavelength, pixel_um, self.runner, self.window)
+        dialog = CircleDialog(session.data, session.invalid, session.wavelength, session.raw_detector, self.runner,
+                              self.window, self.window.settings)
         dialog.accepted.connect(lambda: self._circle_done(dialog))
         dialog.finished.connect(lambda _: dialog.deleteLater())
         self.circle_dialog = dialog
@@ -346,22 +360,22 @@ class CalibrationController(QObject):
 
     def _circle_done(self, dialog: CircleDialog) -> None:
         """Done: the untilted geometry from the circle becomes the session's current geometry."""
-        fit = dialog.fit
+        circle = dialog.circle
         session = self.session
-        pixel_m = dialog.pixel_m
+        pixel_um = dialog.pixel_m * 1e6
 
         def apply():
-            if session.raw_detector is None:  # the user's pixel size becomes the detector
-                session.set_detector(pixel_um=(pixel_m * 1e6, pixel_m * 1e6))
+            if dialog.detector_changed:  # the dialog's detector (or pixel size) becomes the session's
+                session.set_detector(dialog.detector_name, None if dialog.detector_name else (pixel_um, pixel_um))
                 self.panel.select_detector(detector_label(session.raw_detector))
-            geometry = geometry_from_circle(fit.circle, dialog.d_spacing_A, dialog.wavelength_m, session.detector)
+            geometry = geometry_from_circle(circle, dialog.d_spacing_A, dialog.wavelength_m, session.detector)
             session.add_geometry("circle fit", geometry)
 
         if not self._try(apply):
             return
         self.panel.show_wavelength(session.wavelength)
         self.window.show_message(
-            f"Circle fit: centre x {fit.col + 0.5:.2f}, y {fit.row + 0.5:.2f} px, radius {fit.radius:.2f} px, "
+            f"Circle fit: centre x {circle.col + 0.5:.2f}, y {circle.row + 0.5:.2f} px, radius {circle.radius:.2f} px, "
             f"distance {session.geometry.dist * 1e3:.2f} mm (untilted detector).", "info")
         self.panel.tabs.setCurrentIndex(1)
         self.show_mask()
@@ -385,6 +399,25 @@ class CalibrationController(QObject):
         self.saved_geometry = geometry
         self.window.show_message(f"Calibration saved to {path}.", "info")
         return True
+
+    def save_report(self) -> None:
+        """Write the calibration report of the geometry shown (in the worker)."""
+        views = getattr(self, "views", None)
+        if views is None or views.diagnostics is None:
+            self.window.show_message("There is no calibration to report on yet.")
+            return
+        path = self.window.ask_save_path("Save calibration report", ".html", "HTML report (*.html);;PDF report (*.pdf)")
+        if not path:
+            return
+        if path.lower().endswith(".pdf.html"):
+            path = path[: -len(".html")]
+        session, diagnostics = self.session, views.diagnostics
+
+        def job(task) -> str:
+            write_report(path, report_inputs(session, cake=views.cake, pattern=views.pattern), diagnostics)
+            return path
+
+        self.runner.submit("Writing the report", job, lambda p: self.window.show_message(f"Report saved to {p}.", "info"))
 
     def load_poni(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
