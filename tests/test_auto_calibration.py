@@ -23,7 +23,7 @@ from xcal.core.session import CalibrationSession
 from xcal.peaks.ring_finder import find_rings
 
 AUTO_CASES = ["LaB6_Pilatus1M_centred", "CeO2_Pilatus1M_tilted", "CeO2_Pilatus1M_spotty", "AgBh_Pilatus1M_saxs_outside",
-              "LaB6_Pilatus300k_outside", "Al2O3_generic1024_tilt10", "Si_Pilatus2M_edge"]
+              "LaB6_Pilatus300k_outside", "Al2O3_generic1024_tilt10", "CeO2_generic1024_corner", "Si_Pilatus2M_edge"]
 REAL_AUTO = ["dioptas_CeO2_Pilatus1M", "cpf_CeO2_Pilatus1M", "aps1idc_CeO2_Pilatus2M", "aps15idd_AgBh_Pilatus100k", "cms_LaB6_Pilatus800k"]
 
 

@@ -100,7 +100,9 @@ def index_rings(
             used = np.unique(lines[fit])
             # lines predicted between the matched rings but not found: dense high-order lines
             # match anything, and this is what rules them out
-            span = (predicted >= radii[fit].min()) & (predicted <= radii[fit].max())
+            # ... and so do lines inside the innermost match (down to half its radius: a beamstop
+            # may hide the first line or two, not twenty)
+            span = (predicted >= 0.5 * radii[fit].min()) & (predicted <= radii[fit].max())
             score -= MISSING_COST * float(np.count_nonzero(span) - len(used))
             if distance_hint:
                 score -= 0.05 * abs(np.log(distance / distance_hint))

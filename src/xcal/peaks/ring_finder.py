@@ -134,9 +134,20 @@ def find_ridges(data: np.ndarray, invalid: np.ndarray | None, sigma: float = 1.2
     er, ec = across[rr, cc] - hcc[rr, cc], hrc[rr, cc]  # eigenvector of the across eigenvalue
     norm = np.hypot(er, ec)
     norm[norm == 0] = 1.0
+    ur, uc = er / norm, ec / norm
+    # sub-pixel: the vertex of a parabola through the ridge response one pixel either side, across the ridge
+    response = -across
+    ahead = ndimage.map_coordinates(response, [rr + ur, cc + uc], order=1, mode="nearest")
+    behind = ndimage.map_coordinates(response, [rr - ur, cc - uc], order=1, mode="nearest")
+    here = response[rr, cc]
+    curvature = ahead - 2 * here + behind
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shift = np.where(curvature < 0, 0.5 * (behind - ahead) / curvature, 0.0)
+    shift = np.clip(np.nan_to_num(shift), -0.5, 0.5)
+    rows, cols = rr + shift * ur, cc + shift * uc
     # capped: one saturated edge (a beamstop, a hot streak) must not outweigh whole rings
     strength = np.minimum(z[rr, cc], MAX_STRENGTH)
-    return Ridges((rr + 0.5) * b - 0.5, (cc + 0.5) * b - 0.5, er / norm, ec / norm, strength, b, tuple(data.shape))
+    return Ridges((rows + 0.5) * b - 0.5, (cols + 0.5) * b - 0.5, ur, uc, strength, b, tuple(data.shape))
 
 
 def _vote(ridges: Ridges, cell: int = 2, seed: int = 0) -> tuple[tuple[float, float], float]:
