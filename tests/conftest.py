@@ -20,6 +20,28 @@ def real_data() -> Path:
         pytest.skip(f"real data folder {REAL_DATA} not present")
     return REAL_DATA
 
-import sys
+@pytest.fixture
+def main_window(qtbot, tmp_path, monkeypatch):
+    """The application window, shown, with temporary settings and calibrant folder.
+
+    The user's own settings are never read or changed; pytest-qt closes the window before the
+    fixtures end, so the unsaved-calibration question is answered "discard".
+    """
+    from PyQt5.QtWidgets import QMessageBox
+
+    from xcal.gui.main_window import MainWindow
+    from xcal.gui.settings import Settings
+
+    monkeypatch.setenv("XCAL_CALIBRANT_DIR", str(tmp_path / "calibrants"))
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.Discard)
+    win = MainWindow(settings=Settings(tmp_path / "xcal.ini"))
+    qtbot.addWidget(win)
+    win.resize(1400, 900)
+    win.show()
+    qtbot.waitExposed(win)
+    return win
+
+
+import sys  # noqa: E402
 
 sys.path.insert(0, str(REPO))  # tests share the real/synthetic case tables in benchmarks/

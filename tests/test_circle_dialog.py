@@ -15,7 +15,7 @@ import fabio
 import numpy as np
 import pytest
 from PyQt5.QtCore import Qt
-from PyQt5.QtWidgets import QFileDialog, QMessageBox
+from PyQt5.QtWidgets import QFileDialog
 
 from pyFAI.calibrant import get_calibrant
 from pyFAI.detectors import Detector, Pilatus100k
@@ -51,14 +51,8 @@ def ring_file(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, monkeypatch, ring_file):
-    monkeypatch.setenv("XCAL_CALIBRANT_DIR", str(tmp_path / "calibrants"))
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.Discard)
-    win = MainWindow(settings=Settings(tmp_path / "xcal.ini"))
-    qtbot.addWidget(win)
-    win.resize(1400, 900)
-    win.show()
-    qtbot.waitExposed(win)
+def window(qtbot, main_window, ring_file):
+    win = main_window
     win.open_source(str(ring_file))
     qtbot.waitUntil(lambda: win.session.raw is not None and not win.runner.busy, timeout=TIMEOUT_MS)
     return win

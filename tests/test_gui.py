@@ -56,16 +56,8 @@ def image_file(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("XCAL_CALIBRANT_DIR", str(tmp_path / "calibrants"))
-    # pytest-qt closes the window before fixtures end: answer the unsaved-calibration question
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.Discard)
-    win = MainWindow(settings=Settings(tmp_path / "xcal.ini"))
-    qtbot.addWidget(win)
-    win.resize(1400, 900)
-    win.show()
-    qtbot.waitExposed(win)
-    return win
+def window(main_window):
+    return main_window
 
 
 # -- helpers ---------------------------------------------------------------------------------------

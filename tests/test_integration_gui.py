@@ -14,7 +14,7 @@ import pytest
 from pyFAI.detectors import detector_factory
 from pyFAI.geometry import Geometry
 from PyQt5.QtCore import QPointF, Qt
-from PyQt5.QtWidgets import QFileDialog, QMessageBox
+from PyQt5.QtWidgets import QFileDialog
 
 from xcal.core import batch_job
 from xcal.core.calibrants import load_calibrant
@@ -22,7 +22,6 @@ from xcal.core.integration import Integrator, calibrant_positions
 from xcal.core.poni import write_poni
 from xcal.core.synthetic import ring_image
 from xcal.gui.main_window import MainWindow
-from xcal.gui.settings import Settings
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 TIMEOUT_MS = 60_000
@@ -53,15 +52,9 @@ def files(tmp_path_factory) -> dict:
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("XCAL_CALIBRANT_DIR", str(tmp_path / "calibrants"))
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.Discard)
-    win = MainWindow(settings=Settings(tmp_path / "xcal.ini"))
-    qtbot.addWidget(win)
-    win.resize(1500, 950)
-    win.show()
-    qtbot.waitExposed(win)
-    return win
+def window(main_window):
+    main_window.resize(1500, 950)
+    return main_window
 
 
 def idle(qtbot, win: MainWindow) -> None:

@@ -11,7 +11,7 @@ import pytest
 from pyFAI.detectors import Detector
 from PyQt5.QtCore import QEvent, QPoint, QPointF, Qt
 from PyQt5.QtGui import QColor, QMouseEvent
-from PyQt5.QtWidgets import QApplication, QColorDialog, QFileDialog, QMessageBox
+from PyQt5.QtWidgets import QApplication, QColorDialog, QFileDialog
 
 from xcal.core.mask_shapes import short_arc
 from xcal.core.masks import MaskModel, read_mask, write_mask
@@ -40,14 +40,8 @@ def image_file(tmp_path) -> Path:
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, monkeypatch, image_file):
-    monkeypatch.setenv("XCAL_CALIBRANT_DIR", str(tmp_path / "calibrants"))
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.Discard)
-    win = MainWindow(settings=Settings(tmp_path / "xcal.ini"))
-    qtbot.addWidget(win)
-    win.resize(1400, 900)
-    win.show()
-    qtbot.waitExposed(win)
+def window(qtbot, main_window, image_file):
+    win = main_window
     win.open_source(str(image_file))
     idle(qtbot, win)
     win.modes.setCurrentRow(1)

@@ -157,9 +157,9 @@ def cmd_calibrate(args) -> int:
     try:
         if args.poni:
             session.load_poni(args.poni)
-            result = session.refine(options, task)
+            session.refine(options, task)
         elif not args.click:  # no clicks: the rings are found and numbered on the image
-            result = session.auto_calibrate(options, task).result
+            session.auto_calibrate(options, task)
         else:
             ring = 0
             for x, y, given in args.click:
@@ -168,7 +168,7 @@ def cmd_calibrate(args) -> int:
                     raise XcalError(f"--click {x:g},{y:g},{given}: ring numbers start at 1.")
                 session.pick(y, x, ring, "ring", args.method)
                 ring += 1
-            result = session.calibrate(options, task)
+            session.calibrate(options, task)
         if args.picks_out and not args.poni:
             session.picks.save_npt(args.picks_out, session.dspacing, session.wavelength)
     finally:
