@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from pyFAI.geometry import Geometry
 
+from ..peaks.ring_extraction import extract_rings
 from ..peaks.ring_finder import FoundRing, RingSearch, find_rings
 from .calibration import CalibrationResult, RefineOptions, refine_calibration, refine_on_points
 from .errors import FitError, PickError
@@ -128,11 +129,25 @@ def auto_calibrate(
                                  hypothesis.distance, tuple(opts.fix))[0].geometry
     except (FitError, PickError) as exc:
         raise FitError(f"No geometry fits the rings found on the image ({exc}): click on a ring and give its number.") from None
+    for _ in range(2):  # the second pass's windows sit on the rings: a coarse start may miss parts of them
+        start = _on_found_rings(data, invalid, start, dspacing, hypothesis, opts)
     # The ridge pixels of every numbered ring anchor the numbering; they are a binned pixel
     # coarse, so they weigh little against the sub-pixel points of the refinement.
     picks = _ridge_points(hypothesis, search.rings, use=None, per_ring=100, weight=ANCHOR_WEIGHT)
     result = _without_anchors(refine_calibration(data, invalid, start, dspacing, picks, opts, task.sub(0.25, 1.0)), dspacing, opts)
     return AutoCalibration(result, search, _numbered_by(result.geometry, search.rings, dspacing, hypothesis), start, picks)
+
+
+def _on_found_rings(data, invalid, geometry: Geometry, dspacing: np.ndarray, indexing: Indexing, opts: RefineOptions) -> Geometry:
+    """The start refitted on sub-pixel points of the found rings only (ridge pixels are a binned pixel coarse)."""
+    lines = np.unique(indexing.lines[indexing.lines >= 0])
+    found = extract_rings(data, invalid, geometry, dspacing, opts.extraction, lines)
+    if len(found) < 20 or len(np.unique(found.rings)) < min(2, len(lines)):
+        return geometry
+    try:
+        return refine_on_points(geometry, found, dspacing, opts).geometry
+    except FitError:
+        return geometry
 
 
 def _without_anchors(result: CalibrationResult, dspacing: np.ndarray, opts: RefineOptions) -> CalibrationResult:
