@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -19,6 +20,19 @@ def real_data() -> Path:
     if not REAL_DATA.is_dir():
         pytest.skip(f"real data folder {REAL_DATA} not present")
     return REAL_DATA
+
+@pytest.fixture(autouse=True)
+def _collect_closed_widgets(request):
+    """Run Python's cycle collector between GUI tests.
+
+    A parentless widget dies when the collector reaches it; left to chance, that can happen in
+    the middle of a later test's paint event, and a pyqtgraph view deleted there crashes the
+    process. Collected here, after pytest-qt has closed the test's widgets, it dies quietly.
+    """
+    yield
+    if "qtbot" in request.fixturenames:
+        gc.collect()
+
 
 @pytest.fixture
 def main_window(qtbot, tmp_path, monkeypatch):
