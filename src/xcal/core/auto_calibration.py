@@ -18,6 +18,7 @@ from pyFAI.geometry import Geometry
 from ..peaks.ring_extraction import extract_rings
 from ..peaks.ring_finder import FoundRing, RingSearch, find_rings
 from .calibration import CalibrationResult, RefineOptions, refine_calibration, refine_on_points
+from .detectors import pixel_size
 from .errors import FitError, PickError
 from .initial_guess import guess_geometries
 from .progress import Task, ensure_task
@@ -36,10 +37,6 @@ class AutoCalibration:
     indexing: Indexing  # the numbering that won
     start: Geometry  # the geometry the automatic refinement started from
     picks: ControlPoints  # the traced rings, numbered, used as the anchor
-
-
-def _pixel(detector) -> float:
-    return float(np.sqrt(detector.pixel1 * detector.pixel2))
 
 
 def _ridge_points(indexing: Indexing, rings: list[FoundRing], use: int | None = 4, per_ring: int = 200,
@@ -65,7 +62,7 @@ def _best_numbering(
     found ring its 2θ, hence a radius free of tilt and centre errors; numbering those radii again
     with a tight tolerance scores the hypothesis.
     """
-    pixel = _pixel(detector)
+    pixel = pixel_size(detector)
     radii_px = np.array([g.radius for g in rings])
     strengths = np.array([g.strength for g in rings])
     best: Indexing | None = None
@@ -116,7 +113,7 @@ def auto_calibrate(
         raise FitError("No rings were found on the image: check the mask and the contrast, or click on a ring.")
     radii = np.array([g.radius for g in search.rings])
     strengths = np.array([g.strength for g in search.rings])
-    hypotheses = index_rings(radii, strengths, _pixel(detector), dspacing, wavelength, distance, keep=NUMBERINGS)
+    hypotheses = index_rings(radii, strengths, pixel_size(detector), dspacing, wavelength, distance, keep=NUMBERINGS)
     if not hypotheses:
         raise FitError("The rings found on the image match no line of the calibrant at this wavelength: check both.")
     task.report(0.1, "Numbering the rings")

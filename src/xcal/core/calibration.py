@@ -88,19 +88,6 @@ def choose_start(
     picks); the winner is the one whose pass ends with the most points within 1 px of their ring.
     A mirror-image tilt predicts the neighbouring rings in the wrong place and loses.
     """
-    return best_start(data, invalid, candidates, dspacing, picks, opts, task)[0]
-
-
-def best_start(
-    data: np.ndarray,
-    invalid: np.ndarray | None,
-    candidates: list[Geometry],
-    dspacing: np.ndarray,
-    picks: ControlPoints,
-    opts: RefineOptions,
-    task: Task | None = None,
-) -> tuple[Geometry, int]:
-    """:func:`choose_start`, with the winner's score (points within 1 px after its pass)."""
     task = ensure_task(task)
     valid = np.isfinite(data) if invalid is None else (~invalid & np.isfinite(data))
     best, best_score = candidates[0], -1
@@ -119,7 +106,7 @@ def best_start(
         score = int(np.count_nonzero(np.abs(fit.residual_px) < 1.0))
         if score > best_score:
             best, best_score = fit.geometry, score
-    return best, best_score
+    return best
 
 
 def refine_calibration(

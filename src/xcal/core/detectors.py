@@ -186,3 +186,8 @@ def _label(detector: Detector) -> str:
     if isinstance(detector, NexusDetector):
         return detector.name
     return type(detector).__name__
+
+
+def pixel_size(detector) -> float:
+    """Geometric mean pixel size in metres: the scale of ring radii for rectangular pixels too."""
+    return float(np.sqrt(detector.pixel1 * detector.pixel2))

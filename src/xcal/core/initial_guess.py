@@ -13,12 +13,9 @@ import numpy as np
 from pyFAI.geometry import Geometry
 
 from .conics import fit_circle, fit_ellipse
+from .detectors import pixel_size
 from .errors import FitError, PickError
 from .refinement import ControlPoints, FitResult, check_fix, new_geometry, refine, ring_tth
-
-
-def _pixel(detector) -> float:
-    return float(np.sqrt(detector.pixel1 * detector.pixel2))
 
 
 def _circle_start(points: ControlPoints, ring: int, detector, wavelength: float, dspacing, distance: float | None) -> Geometry | None:
@@ -32,7 +29,7 @@ def _circle_start(points: ControlPoints, ring: int, detector, wavelength: float,
     tth = ring_tth(dspacing, np.array([ring]), wavelength)[0]
     if not np.isfinite(tth):
         return None
-    dist = distance if distance else circle.radius * _pixel(detector) / np.tan(tth)
+    dist = distance if distance else circle.radius * pixel_size(detector) / np.tan(tth)
     return new_geometry(
         detector,
         dist=dist,
@@ -60,7 +57,7 @@ def _multi_ring_distance(points: ControlPoints, detector, wavelength: float, dsp
     ok = np.isfinite(tans)
     if ok.sum() < 2:
         return None
-    return float(np.sum(radii[ok] * tans[ok]) / np.sum(tans[ok] ** 2) * _pixel(detector))
+    return float(np.sum(radii[ok] * tans[ok]) / np.sum(tans[ok] ** 2) * pixel_size(detector))
 
 
 def _ellipse_starts(points: ControlPoints, ring: int, detector, wavelength: float, dspacing) -> list[Geometry]:
@@ -81,7 +78,7 @@ def _ellipse_starts(points: ControlPoints, ring: int, detector, wavelength: floa
     if not (np.isfinite(tth) and e.b > 0.3 * e.a):
         return []
     pixel_um = np.array([detector.pixel1, detector.pixel2]) * 1e6
-    direct = np.sqrt(e.a * e.b) * _pixel(detector) / np.tan(tth)
+    direct = np.sqrt(e.a * e.b) * pixel_size(detector) / np.tan(tth)
     tilt = np.degrees(np.arccos(min(e.b / e.a, 1.0)))
     starts = []
     for plane in (np.degrees(e.angle), -np.degrees(e.angle), np.degrees(e.angle) + 180.0, 180.0 - np.degrees(e.angle)):
@@ -159,7 +156,7 @@ def guess_geometries(
 
 
 def _same_geometry(a: Geometry, b: Geometry) -> bool:
-    pixel = _pixel(a.detector)
+    pixel = pixel_size(a.detector)
     return (
         abs(a.poni1 - b.poni1) < 2 * pixel
         and abs(a.poni2 - b.poni2) < 2 * pixel

@@ -22,7 +22,7 @@ from ..peaks.picking import RingPicker, pick_single_peak
 from .calibrants import load_calibrant
 from .auto_calibration import AutoCalibration, auto_calibrate, ring_number_warnings
 from .calibration import CalibrationResult, RefineOptions, calibrate, refine_calibration
-from .detectors import detector_mask, make_detector
+from .detectors import detector_mask, make_detector, pixel_size
 from .errors import DetectorError, FitError, PickError, XcalError
 from .images import Image, load_image
 from .integration import Cake, Integrator, Pattern
@@ -256,7 +256,7 @@ class CalibrationSession:
             self.data, self.invalid, self.detector, self.dspacing, self.wavelength,
             self.picks.control_points(), self.distance, options, task,
         )
-        result.warnings.extend(ring_number_warnings(result.fit, self._pixel(), self.dspacing))
+        result.warnings.extend(ring_number_warnings(result.fit, pixel_size(self.detector), self.dspacing))
         self._push("start", result.history[0])  # the first guess from the picks, restorable
         return self._accept("calibrate", result)
 
@@ -271,9 +271,6 @@ class CalibrationSession:
         self._push("start", auto.start)
         self._accept("auto calibrate", auto.result)
         return auto
-
-    def _pixel(self) -> float:
-        return float(np.sqrt(self.detector.pixel1 * self.detector.pixel2))
 
     def refine(self, options: RefineOptions | None = None, task: Task | None = None) -> CalibrationResult:
         """Refine the current geometry (after a calibration, a loaded .poni, or hand edits)."""
