@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from pyFAI.geometry import Geometry
 
+from ..peaks.faint_rings import find_faint_rings
 from ..peaks.ring_extraction import extract_rings
 from ..peaks.ring_finder import FoundRing, RingSearch, find_rings
 from .calibration import CalibrationResult, RefineOptions, refine_calibration, refine_on_points
@@ -109,6 +110,24 @@ def auto_calibrate(
     task.report(0.0, "Looking for rings")
     search = find_rings(data, invalid)
     task.check()
+    try:
+        return _calibrate_found(data, invalid, search, detector, dspacing, wavelength, distance, opts, task)
+    except FitError as exc:
+        # rings too faint to show pixel by pixel may still show when averaged along them
+        task.report(0.05, "Looking for faint rings")
+        faint = find_faint_rings(data, invalid)
+        task.check()
+        if not faint.rings:
+            raise exc from None
+        try:
+            return _calibrate_found(data, invalid, faint, detector, dspacing, wavelength, distance, opts, task)
+        except FitError:
+            raise exc from None
+
+
+def _calibrate_found(data, invalid, search: RingSearch, detector, dspacing: np.ndarray, wavelength: float,
+                     distance: float | None, opts: RefineOptions, task: Task) -> AutoCalibration:
+    """Number the rings of ``search``, estimate the geometry from them, and refine it."""
     if not search.rings:
         raise FitError("No rings were found on the image: check the mask and the contrast, or click on a ring.")
     radii = np.array([g.radius for g in search.rings])

@@ -17,6 +17,8 @@ from ..core.errors import PickError
 from ..core.refinement import mad_outliers
 from .coordinates import EllipseCoordinate
 from .quiet import quiet
+from .faint_rings import find_faint_rings
+from .ring_finder import RingSearch
 from .sector_peaks import annulus_pixels, sector_points
 
 METHODS = ("massif", "blob")
@@ -61,6 +63,7 @@ class RingPicker:
         self.invalid = invalid if invalid is not None else ~np.isfinite(self.data)
         self.tile = tile
         self._massifs: dict[tuple[int, int], Massif] = {}
+        self._faint: RingSearch | None = None  # the faint-ring search, run at most once per image
 
     def _massif_at(self, row: float, col: float) -> tuple[Massif, int, int]:
         """The Massif of the tile holding the click, and the tile's origin (row, col)."""
@@ -196,11 +199,29 @@ class RingPicker:
             start = seeds[0]  # the peak found at the click
         traced = self.trace(seeds)
         if len(traced) < MIN_RING_POINTS or not _passes_through(traced, start):
+            faint = self._faint_ring_through(row, col)
+            if faint is not None:
+                return faint
             raise PickError(
                 f"No ring could be followed from the click at x={col:.0f}, y={row:.0f}: click on a ring "
                 "(or use single-peak picking)."
             )
         return traced
+
+    def _faint_ring_through(self, row: float, col: float) -> np.ndarray | None:
+        """Points of the faint ring under the click, found by averaging along the rings (None: none).
+
+        A ring too faint to follow from a click (signal-to-noise about one per pixel) still shows in
+        the azimuthal average about the image's centre of symmetry, which is searched once per image.
+        """
+        if self._faint is None:
+            self._faint = find_faint_rings(self.data, self.invalid)
+        centre = self._faint.centre
+        reach = float(np.hypot(row - centre[0], col - centre[1]))
+        near = [g for g in self._faint.rings if abs(g.radius - reach) < max(FAINT_CLICK_PX, 0.02 * reach)]
+        if not near:
+            return None
+        return min(near, key=lambda g: abs(g.radius - reach)).points
 
 
 def _massif_peaks(massif: Massif, seed: tuple[int, int]) -> list:
@@ -277,6 +298,7 @@ def ridge_circle(data: np.ndarray, invalid: np.ndarray, row: float, col: float, 
 
 
 MIN_RING_POINTS = 8
+FAINT_CLICK_PX = 6.0  # a click this close to a faint ring (or 2 % of its radius) is on it
 
 
 MAX_RING_SPREAD_PX = 2.5  # robust scatter of points about their conic: more is not one ring

@@ -143,12 +143,33 @@ def extract_rings(
         task.report(k / len(rings), f"Searching ring {ring + 1}")
         radius_px = geometry.dist * np.tan(centre) / pixel_size
         n_sectors = int(np.clip(2 * np.pi * radius_px / opts.sector_px, 24, 2880))
-        found: SectorPoints = sector_points(win, coordinate, centre, hw, n_sectors, opts.min_snr, opts.max_intensity)
+        found = _ring_points(win, coordinate, centre, hw, n_sectors, opts)
         if len(found) < opts.min_points or not (found.fwhm < 1.2 * hw):
             continue  # too few points, or a ring as wide as its window: not a resolved peak
         parts.append(ControlPoints(found.rows, found.cols, np.full(len(found), ring), found.snr))
     task.report(1.0, "Ring search done")
     return ControlPoints.concatenate(parts)
+
+
+LONGER_SECTORS = 4  # a faint ring is searched again with sectors this many times longer
+MIN_SECTORS = 8
+
+
+def _ring_points(win: Candidates, coordinate, centre: float, hw: float, n_sectors: int, opts: ExtractionOptions) -> SectorPoints:
+    """Points on one ring; sectors are made longer (more pixels, less noise) while a ring shows in
+    too few of them: a ring too faint for a 6-pixel arc often shows clearly over a 100-pixel one."""
+    found = sector_points(win, coordinate, centre, hw, n_sectors, opts.min_snr, opts.max_intensity)
+    while n_sectors > MIN_SECTORS and len(win):
+        sector = ((win.azimuth + np.pi) / (2 * np.pi) * n_sectors).astype(np.int64)
+        occupied = len(np.unique(sector))
+        if len(found) >= 0.3 * occupied:
+            break
+        n_sectors = max(MIN_SECTORS, n_sectors // LONGER_SECTORS)
+        longer = sector_points(win, coordinate, centre, hw, n_sectors, opts.min_snr, opts.max_intensity)
+        if len(longer) * LONGER_SECTORS <= len(found):  # no more of the ring covered: it is not there
+            break
+        found = longer
+    return found
 
 
 def image_tth_range(geometry: Geometry, valid: np.ndarray, block: int = 8) -> tuple[float, float]:

@@ -203,7 +203,7 @@ def _radius_peaks(radius: np.ndarray, weight: np.ndarray, step: float, min_separ
     return (edges[peaks[order]] + step / 2)
 
 
-def _arc_deg(rows: np.ndarray, cols: np.ndarray, centre: tuple[float, float]) -> float:
+def arc_coverage_deg(rows: np.ndarray, cols: np.ndarray, centre: tuple[float, float]) -> float:
     phi = np.degrees(np.arctan2(rows - centre[0], cols - centre[1]))
     covered = np.zeros(72, bool)
     covered[((phi + 180) // 5).astype(int) % 72] = True
@@ -234,7 +234,7 @@ def _ring_at(ridges: Ridges, centre: tuple[float, float], radius: float, half: f
         return None
     strength = float(ridges.strength[sel][keep].sum())
     return FoundRing(circle.row, circle.col, circle.radius, np.column_stack([rows[keep], cols[keep]]),
-                     _arc_deg(rows[keep], cols[keep], (circle.row, circle.col)), strength)
+                     arc_coverage_deg(rows[keep], cols[keep], (circle.row, circle.col)), strength)
 
 
 def _same_ring(a: FoundRing, b: FoundRing, tolerance: float) -> bool:
