@@ -193,7 +193,30 @@ def _fit_with_anchor(geometry: Geometry, found: ControlPoints, picks: ControlPoi
             break
         combined, anchor = combined.subset(~out), anchor[~out]
         fit = refine(fit.geometry, combined, dspacing, opts.fix, accept_iteration_limit=True)
+    stray = _stray_rings(fit)
+    if len(stray):
+        drop = np.isin(combined.rings, stray) & ~anchor
+        if np.count_nonzero(~drop) >= 6:
+            fit = refine(fit.geometry, combined.subset(~drop), dspacing, opts.fix, accept_iteration_limit=True)
     return fit
+
+
+STRAY_RING_FACTOR = 3.0  # a ring scattering this many times more than the best rings is not one
+STRAY_RING_FLOOR_PX = 0.5
+
+
+def _stray_rings(fit: FitResult) -> np.ndarray:
+    """Rings whose points scatter far more than the best-measured rings' (0-based numbers).
+
+    Where a calibrant line falls on a sample's broad band, or on nothing, the window still yields
+    points, spread across the band: they are not a ring, and their weight would bend the geometry.
+    """
+    if len(fit.rings) < 3:
+        return np.empty(0, np.int64)
+    rms = np.array([r.rms_px for r in fit.rings])
+    best = float(np.median(np.sort(rms)[:3]))
+    limit = max(STRAY_RING_FACTOR * best, STRAY_RING_FLOOR_PX)
+    return np.array([r.ring for r in fit.rings if r.rms_px > limit], dtype=np.int64)
 
 
 def refine_on_points(geometry: Geometry, points: ControlPoints, dspacing, opts: RefineOptions) -> FitResult:

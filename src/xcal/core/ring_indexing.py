@@ -53,6 +53,34 @@ def _assign(radii: np.ndarray, predicted: np.ndarray, tolerance: np.ndarray) -> 
     return lines, error
 
 
+def _score(radii, lines, error, value, tolerance, predicted) -> float:
+    """Matched ring strength, closer fits counting more, less unmatched rings and missing lines."""
+    fit = lines >= 0
+    score = float(np.sum(value[fit] * (1.0 - 0.5 * error[fit] / tolerance[fit])) - 0.5 * np.sum(value[~fit]))
+    used = np.unique(lines[fit])
+    # lines predicted between the matched rings but not found: dense high-order lines match
+    # anything, and this is what rules them out; so do lines inside the innermost match (down to
+    # half its radius: a beamstop may hide the first line or two, not twenty)
+    span = (predicted >= 0.5 * radii[fit].min()) & (predicted <= radii[fit].max())
+    return score - MISSING_COST * float(np.count_nonzero(span) - len(used))
+
+
+def _best_cut(radii, lines, error, value, tolerance, predicted) -> tuple[float, np.ndarray, np.ndarray]:
+    """The score of the matches up to the radius where it is highest, and those matches.
+
+    Rings beyond the calibrant's visible lines (a sample's broad bands, another phase) can match
+    sparse high-order lines by chance, and every line they skip counts as missing: matching only
+    the inner rings, the outer ones left unnumbered, is then the better reading.
+    """
+    best = (-np.inf, lines, lines >= 0)
+    for cut in np.unique(radii[lines >= 0]):
+        kept = np.where(radii <= cut, lines, -1)
+        score = _score(radii, kept, error, value, tolerance, predicted)
+        if score > best[0]:
+            best = (score, kept, kept >= 0)
+    return best
+
+
 def index_rings(
     radii: np.ndarray,
     strengths: np.ndarray,
@@ -96,14 +124,7 @@ def index_rings(
             if not fit.any():
                 continue
             value = 0.5 + 0.5 * weight
-            score = float(np.sum(value[fit] * (1.0 - 0.5 * error[fit] / tolerance[fit])) - 0.5 * np.sum(value[~fit]))
-            used = np.unique(lines[fit])
-            # lines predicted between the matched rings but not found: dense high-order lines
-            # match anything, and this is what rules them out
-            # ... and so do lines inside the innermost match (down to half its radius: a beamstop
-            # may hide the first line or two, not twenty)
-            span = (predicted >= 0.5 * radii[fit].min()) & (predicted <= radii[fit].max())
-            score -= MISSING_COST * float(np.count_nonzero(span) - len(used))
+            score, lines, fit = _best_cut(radii, lines, error, value, tolerance, predicted)
             if distance_hint:
                 score -= 0.05 * abs(np.log(distance / distance_hint))
             numbered = np.where(fit, lines_ok[np.maximum(lines, 0)], -1)
