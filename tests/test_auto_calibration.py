@@ -24,7 +24,8 @@ from xcal.peaks.ring_finder import find_rings
 
 AUTO_CASES = ["LaB6_Pilatus1M_centred", "CeO2_Pilatus1M_tilted", "CeO2_Pilatus1M_spotty", "AgBh_Pilatus1M_saxs_outside",
               "LaB6_Pilatus300k_outside", "Al2O3_generic1024_tilt10", "CeO2_generic1024_corner", "Si_Pilatus2M_edge"]
-REAL_AUTO = ["dioptas_CeO2_Pilatus1M", "cpf_CeO2_Pilatus1M", "aps1idc_CeO2_Pilatus2M", "aps15idd_AgBh_Pilatus100k", "cms_LaB6_Pilatus800k"]
+REAL_AUTO = ["dioptas_CeO2_Pilatus1M", "cpf_CeO2_Pilatus1M", "aps1idc_CeO2_Pilatus2M", "aps15idd_AgBh_Pilatus100k", "cms_LaB6_Pilatus800k",
+             "cms_AgBH_Pilatus800k"]
 
 
 def test_ring_finder_centre_and_rings_on_an_untilted_image():

@@ -151,7 +151,7 @@ def _calibrate_found(data, invalid, search: RingSearch, detector, dspacing: np.n
     # coarse, so they weigh little against the sub-pixel points of the refinement.
     picks = _ridge_points(hypothesis, search.rings, use=None, per_ring=100, weight=ANCHOR_WEIGHT)
     result = _without_anchors(refine_calibration(data, invalid, start, dspacing, picks, opts, task.sub(0.25, 1.0)), dspacing, opts)
-    return AutoCalibration(result, search, _numbered_by(result.geometry, search.rings, dspacing, hypothesis), start, picks)
+    return AutoCalibration(result, search, _numbered_by(result.fit, search.rings, dspacing, hypothesis), start, picks)
 
 
 def _on_found_rings(data, invalid, geometry: Geometry, dspacing: np.ndarray, indexing: Indexing, opts: RefineOptions) -> Geometry:
@@ -178,8 +178,11 @@ def _without_anchors(result: CalibrationResult, dspacing: np.ndarray, opts: Refi
     return CalibrationResult(fit, result.history + [fit.geometry], result.iterations, 0, result.warnings)
 
 
-def _numbered_by(geometry: Geometry, rings: list[FoundRing], dspacing: np.ndarray, indexing: Indexing) -> Indexing:
-    """The found rings numbered by the refined geometry (nearest line, nearer than half the gap to the next)."""
+def _numbered_by(fit: FitResult, rings: list[FoundRing], dspacing: np.ndarray, indexing: Indexing) -> Indexing:
+    """The found rings numbered by the refined geometry: the nearest line among those the fit kept,
+    nearer than half the gap to the next (a sample's band near a line the fit found empty stays
+    unnumbered)."""
+    geometry = fit.geometry
     tth = ring_tth(dspacing, np.arange(len(dspacing)), geometry.wavelength)
     ok = np.flatnonzero(np.isfinite(tth))
     lines = np.full(len(rings), -1)
@@ -188,7 +191,8 @@ def _numbered_by(geometry: Geometry, rings: list[FoundRing], dspacing: np.ndarra
         offsets = np.abs(tth[ok] - observed)
         nearest = int(np.argmin(offsets))
         others = np.abs(np.delete(tth[ok], nearest) - tth[ok][nearest])
-        if offsets[nearest] < 0.5 * (others.min() if len(others) else np.inf):
+        kept = ok[nearest] in {r.ring for r in fit.rings}
+        if kept and offsets[nearest] < 0.5 * (others.min() if len(others) else np.inf):
             lines[k] = ok[nearest]
     return Indexing(geometry.dist, lines, indexing.score, int(np.count_nonzero(lines >= 0)))
 

@@ -53,32 +53,30 @@ def _assign(radii: np.ndarray, predicted: np.ndarray, tolerance: np.ndarray) -> 
     return lines, error
 
 
-def _score(radii, lines, error, value, tolerance, predicted) -> float:
-    """Matched ring strength, closer fits counting more, less unmatched rings and missing lines."""
-    fit = lines >= 0
-    score = float(np.sum(value[fit] * (1.0 - 0.5 * error[fit] / tolerance[fit])) - 0.5 * np.sum(value[~fit]))
-    used = np.unique(lines[fit])
-    # lines predicted between the matched rings but not found: dense high-order lines match
-    # anything, and this is what rules them out; so do lines inside the innermost match (down to
-    # half its radius: a beamstop may hide the first line or two, not twenty)
-    span = (predicted >= 0.5 * radii[fit].min()) & (predicted <= radii[fit].max())
-    return score - MISSING_COST * float(np.count_nonzero(span) - len(used))
-
-
 def _best_cut(radii, lines, error, value, tolerance, predicted) -> tuple[float, np.ndarray, np.ndarray]:
-    """The score of the matches up to the radius where it is highest, and those matches.
+    """Score of the matches up to the radius where it is highest, and those matches.
 
-    Rings beyond the calibrant's visible lines (a sample's broad bands, another phase) can match
-    sparse high-order lines by chance, and every line they skip counts as missing: matching only
-    the inner rings, the outer ones left unnumbered, is then the better reading.
+    The score sums the matched rings' strength (closer fits count more), less half the strength of
+    unmatched rings and MISSING_COST per line predicted among the matches but not found: dense
+    high-order lines match anything, and missing lines are what rules them out (lines inside the
+    innermost match count down to half its radius: a beamstop may hide the first line or two, not
+    twenty). Rings beyond the calibrant's visible lines (a sample's broad bands, another phase) can
+    match sparse high-order lines by chance, each skipping lines that then count as missing:
+    numbering only the inner rings, the outer ones left unnumbered, is then the better reading.
     """
-    best = (-np.inf, lines, lines >= 0)
-    for cut in np.unique(radii[lines >= 0]):
-        kept = np.where(radii <= cut, lines, -1)
-        score = _score(radii, kept, error, value, tolerance, predicted)
-        if score > best[0]:
-            best = (score, kept, kept >= 0)
-    return best
+    matched = np.flatnonzero(lines >= 0)
+    matched = matched[np.argsort(radii[matched])]
+    gain = np.cumsum(value[matched] * (1.0 - 0.5 * error[matched] / tolerance[matched]))
+    unmatched = np.sum(value) - np.cumsum(value[matched])  # rings beyond each cut count as unmatched
+    ordered = np.sort(predicted)
+    inner = np.searchsorted(ordered, 0.5 * radii[matched[0]], side="left")
+    span = np.searchsorted(ordered, radii[matched], side="right") - inner
+    missing = span - np.arange(1, len(matched) + 1)  # a line matches one ring at most
+    scores = gain - 0.5 * unmatched - MISSING_COST * missing
+    k = len(scores) - 1 - int(np.argmax(scores[::-1]))  # on a tie, number more rings
+    kept = np.full(len(lines), -1)
+    kept[matched[: k + 1]] = lines[matched[: k + 1]]
+    return float(scores[k]), kept, kept >= 0
 
 
 def index_rings(

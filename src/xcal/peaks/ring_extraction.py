@@ -159,9 +159,9 @@ def _ring_points(win: Candidates, coordinate, centre: float, hw: float, n_sector
     """Points on one ring; sectors are made longer (more pixels, less noise) while a ring shows in
     too few of them: a ring too faint for a 6-pixel arc often shows clearly over a 100-pixel one."""
     found = sector_points(win, coordinate, centre, hw, n_sectors, opts.min_snr, opts.max_intensity)
-    while n_sectors > MIN_SECTORS and len(win):
-        sector = ((win.azimuth + np.pi) / (2 * np.pi) * n_sectors).astype(np.int64)
-        occupied = len(np.unique(sector))
+    while n_sectors > MIN_SECTORS and len(win) and len(found) < 0.3 * n_sectors:
+        sector = np.minimum(((win.azimuth + np.pi) / (2 * np.pi) * n_sectors).astype(np.int64), n_sectors - 1)
+        occupied = np.count_nonzero(np.bincount(sector, minlength=n_sectors))  # sectors the image covers
         if len(found) >= 0.3 * occupied:
             break
         n_sectors = max(MIN_SECTORS, n_sectors // LONGER_SECTORS)
