@@ -45,8 +45,9 @@ def _normalised(data: np.ndarray, valid: np.ndarray, b: int) -> tuple[np.ndarray
     return z, ok
 
 
-def _smooth(values: np.ndarray, ok: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian average over the valid entries only (no dip at gaps and edges)."""
+def _smooth(values: np.ndarray, ok: np.ndarray, sigma: float | tuple[float, ...]) -> np.ndarray:
+    """Gaussian average over the valid entries only (no dip at gaps and edges); a sigma of 0 on
+    an axis leaves that axis unsmoothed."""
     weight = ndimage.gaussian_filter(ok.astype(float), sigma)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(weight > 1e-3, ndimage.gaussian_filter(np.where(ok, values, 0.0), sigma) / weight, 0.0)
@@ -94,11 +95,15 @@ class _Polar:
         rows, cols = np.nonzero(valid[::step, ::step])
         self.rows, self.cols = rows * step, cols * step
         self.values = data[self.rows, self.cols].astype(np.float64)
-        self.centre = centre
-        dr, dc = self.rows - centre[0], self.cols - centre[1]
+        self.move_to(centre)
+        self.n_bins = int(self.radius.max() / BIN_PX) + 2
+
+    def move_to(self, centre) -> None:
+        """Radius and azimuth of every pixel about ``centre`` (row, col)."""
+        self.centre = (float(centre[0]), float(centre[1]))
+        dr, dc = self.rows - self.centre[0], self.cols - self.centre[1]
         self.radius = np.hypot(dr, dc)
         self.phi = np.arctan2(dr, dc)
-        self.n_bins = int(self.radius.max() / BIN_PX) + 2
 
     def profiles(self, n_sectors: int, shift: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """High-passed mean profile of each sector (n_sectors, n_bins) and pixel counts; radius
@@ -111,17 +116,22 @@ class _Polar:
         total = np.bincount(flat, self.values, minlength=n_sectors * self.n_bins).reshape(n_sectors, self.n_bins)
         ok = count > 0
         mean = np.where(ok, total / np.maximum(count, 1), 0.0)
-        # background: a smooth curve under the rings, from the valid bins only
-        weight = ndimage.gaussian_filter1d(ok.astype(float), 6.0 / BIN_PX, axis=1)
-        smooth = ndimage.gaussian_filter1d(mean, 6.0 / BIN_PX, axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            background = np.where(weight > 1e-3, smooth / weight, 0.0)
+        background = _smooth(mean, ok, (0.0, 6.0 / BIN_PX))  # a smooth curve under the rings
         return np.where(ok, mean - background, 0.0), count
 
     def smoothed_profiles(self, n_sectors: int) -> np.ndarray:
         """Sector profiles averaged over about a ring width (1 px): less noise to match."""
         prof, _ = self.profiles(n_sectors)
         return ndimage.gaussian_filter1d(prof, 1.0 / BIN_PX, axis=1)
+
+
+def _vertex(values: np.ndarray, k: int) -> float:
+    """Offset from ``k`` of the vertex of the parabola through values k-1, k, k+1 (0 at an edge)."""
+    if not 0 < k < len(values) - 1:
+        return 0.0
+    left, peak, right = values[k - 1], values[k], values[k + 1]
+    denom = left - 2 * peak + right
+    return float(0.5 * (left - right) / denom) if denom < 0 else 0.0
 
 
 def _pair_shift(a: np.ndarray, b: np.ndarray, max_lag: int) -> tuple[float, float]:
@@ -132,10 +142,7 @@ def _pair_shift(a: np.ndarray, b: np.ndarray, max_lag: int) -> tuple[float, floa
     k = int(np.argmax(window))
     if not (0 < k < len(window) - 1 and window[k] > 0):
         return 0.0, 0.0
-    left, peak, right = window[k - 1], window[k], window[k + 1]
-    denom = left - 2 * peak + right
-    frac = 0.5 * (left - right) / denom if denom < 0 else 0.0
-    return k - max_lag + frac, float(peak)
+    return k - max_lag + _vertex(window, k), float(window[k])
 
 
 def _ring_offsets(prof: np.ndarray, max_lag: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -162,8 +169,7 @@ def _ring_offsets(prof: np.ndarray, max_lag: int) -> tuple[np.ndarray, np.ndarra
 
 def _sharpness(polar: _Polar, centre: np.ndarray, ellipse: np.ndarray) -> float:
     """How sharp the averaged rings are about ``centre``: the squared signal of the profile."""
-    dr, dc = polar.rows - centre[0], polar.cols - centre[1]
-    polar.radius, polar.phi = np.hypot(dr, dc), np.arctan2(dr, dc)
+    polar.move_to(centre)
     prof, count = polar.profiles(1, ellipse[0] * np.cos(2 * polar.phi) + ellipse[1] * np.sin(2 * polar.phi))
     return float(np.sum(prof[0] ** 2 * count[0]))
 
@@ -202,9 +208,7 @@ def refine_centre(polar: _Polar, max_shift_px: float = 8.0, passes: int = 6) -> 
         max_shift_px = max(2.0, 3 * moved)
         if moved < 0.02:
             break
-    polar.centre = (float(centre[0]), float(centre[1]))
-    dr, dc = polar.rows - centre[0], polar.cols - centre[1]
-    polar.radius, polar.phi = np.hypot(dr, dc), np.arctan2(dr, dc)
+    polar.move_to(centre)
     return polar.centre, ellipse
 
 
@@ -222,10 +226,7 @@ def _profile_peaks(polar: _Polar, ellipse: np.ndarray, max_rings: int) -> list[t
     order = np.argsort(props["peak_heights"])[::-1][:max_rings]
     found = []
     for k in peaks[order]:
-        a, b, c = level[k - 1], level[k], level[k + 1] if k + 1 < len(level) else level[k]
-        denom = a - 2 * b + c
-        frac = 0.5 * (a - c) / denom if denom < 0 else 0.0
-        found.append(((k + 0.5 + frac) * BIN_PX, float(b)))
+        found.append(((k + 0.5 + _vertex(level, k)) * BIN_PX, float(level[k])))
     return sorted(found)
 
 
