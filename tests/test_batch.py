@@ -180,7 +180,7 @@ def test_worker_killed_mid_batch_costs_nothing(tmp_path, folder) -> None:
 
         report = runner.run(items, Task(progress))
     assert killed
-    assert len(report.done) == N_FILES and not report.failed
+    assert len(report.done) == N_FILES and not report.failed, [(r.item.stem, r.status, r.reason) for r in report.results]
 
 
 def test_batch_geometry_reads_legacy_dioptas_on_the_image(real_data, tmp_path) -> None:

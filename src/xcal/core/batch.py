@@ -283,7 +283,8 @@ class BatchRunner:
                         else:
                             suspects.append(item)
                     else:
-                        report.results.append(_result(future, item))
+                        result = _result(future, item)
+                        report.results.append(self._retried(result) if was_alone else result)
                         last = Path(split_hdf5_source(item.source)[0]).name
                 if broken:
                     suspects.extend(item for item, _ in running.values())
@@ -297,6 +298,14 @@ class BatchRunner:
                 if not future.cancelled():
                     report.results.append(_result(future, item))
             raise
+
+
+    def _retried(self, result: ItemResult) -> ItemResult:
+        """A retried item whose results now all exist: the worker that died wrote them (atomically) first."""
+        if result.status != "skipped":
+            return result
+        outputs = [str(p) for p in self.recipe.outputs(result.item)]
+        return ItemResult(result.item, "done", outputs=outputs, seconds=result.seconds)
 
 
 def _result(future: Future, item: Item) -> ItemResult:
