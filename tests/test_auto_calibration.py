@@ -55,6 +55,16 @@ def test_indexing_from_exact_radii_with_a_missing_line():
     assert best.distance == pytest.approx(distance, rel=1e-6)
 
 
+def test_indexing_gives_a_line_to_one_ring_only():
+    """A ring split in two (a sample's band beside a calibrant ring): only the closer keeps the line."""
+    dspacing = dspacing_of("CeO2")
+    wavelength, distance, pixel = 0.4e-10, 0.25, 172e-6
+    radii = distance * np.tan(ring_tth(dspacing, np.arange(6), wavelength)) / pixel
+    split = np.insert(radii, 3, radii[2] * 1.002)  # line 2 seen twice, the copy 0.2 % further out
+    best = index_rings(split, np.ones(len(split)), pixel, dspacing, wavelength, rel_tolerance=0.004)[0]
+    assert best.lines.tolist() == [0, 1, 2, -1, 3, 4, 5]
+
+
 @pytest.mark.parametrize("name", AUTO_CASES)
 def test_no_click_calibration_on_synthetic_images(name):
     case = CASES_BY_NAME[name]

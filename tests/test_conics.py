@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from xcal.core.conics import fit_circle, fit_ellipse
+from xcal.core.conics import circles_through, fit_circle, fit_ellipse
 from xcal.peaks.coordinates import EllipseCoordinate
 
 
@@ -39,3 +39,14 @@ def test_ellipse_coordinate_is_one_on_its_curve():
     e = EllipseCoordinate(10.0, 20.0, 50.0, 30.0, 0.7)
     rows, cols = e.points(np.linspace(-3, 3, 25), 1.3)
     assert np.allclose(e.radial(rows, cols), 1.3)
+
+
+def test_circles_through_three_points_many_at_once():
+    rng = np.random.default_rng(5)
+    phi = rng.uniform(0, 2 * np.pi, (50, 3))
+    rows, cols = EllipseCoordinate.circle(120.0, -40.0, 800.0).points(phi.ravel())
+    pts = np.column_stack([rows, cols]).reshape(50, 3, 2)
+    r, c, radius = circles_through(pts[:, 0], pts[:, 1], pts[:, 2])
+    assert np.allclose(r, 120.0) and np.allclose(c, -40.0) and np.allclose(radius, 800.0)
+    r, c, radius = circles_through([0.0, 0.0], [[1.0, 1.0], [0.0, 3.0]], [[2.0, 2.0], [4.0, 3.0]])
+    assert radius[0] == np.inf and (r[1], c[1], radius[1]) == pytest.approx((2.0, 1.5, 2.5))

@@ -60,3 +60,23 @@ def test_dioptas_style_methods_find_ring_points(image, method):
 
 def test_blank_image_gives_no_points():
     assert len(extract_rings(np.ones(DET.shape, np.float32), None, TRUTH, DS)) == 0
+
+
+def test_thinned_search_gives_fewer_points_all_round_each_ring(image):
+    """An intermediate pass asks for about 300 points: it gets about that, spread over every ring's
+    azimuth (a fit needs the whole circle), and each point as accurate as in the full search."""
+    full = extract_rings(image, None, TRUTH, DS)
+    thin = extract_rings(image, None, TRUTH, DS, max_points=300)
+    assert 150 < len(thin) < 0.5 * len(full)
+    crossing = range(6)  # rings 0-5 cross the detector; 6 only touches corners
+    assert set(crossing) <= set(np.unique(thin.rings))
+
+    def arcs(points, ring):  # 30° bins of χ holding points of the ring
+        sel = points.rings == ring
+        return set(np.floor(np.degrees(PointModel(TRUTH, points.rows[sel], points.cols[sel]).chi()) / 30))
+
+    for ring in crossing:
+        assert len(arcs(thin, ring)) >= 0.6 * len(arcs(full, ring))
+    err = np.degrees(PointModel(TRUTH, thin.rows, thin.cols).tth() - ring_tth(DS, thin.rings, TRUTH.wavelength))
+    assert abs(np.mean(err)) < 2e-4 and np.sqrt(np.mean(err**2)) < 5e-3
+    assert len(extract_rings(image, None, TRUTH, DS, max_points=10 * len(full))) == len(full)  # enough: not thinned

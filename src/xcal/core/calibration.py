@@ -22,6 +22,7 @@ from .refinement import DEFAULT_FIX, ControlPoints, FitResult, geometry_values, 
 
 
 THIN_POINTS = 4000  # points per intermediate pass: ample for ~0.01 px, a fraction of the cost
+CHOICE_POINTS = 1500  # points per candidate start: enough to tell which predicts the rings
 MAX_CANDIDATES = 4  # distinct first geometries compared on the image
 GROWTH = 1.6  # factor on the 2θ limit of the rings searched per pass (faster growth lost hard cases)
 
@@ -96,7 +97,7 @@ def choose_start(
         limit = _initial_limit(geometry, dspacing, picks)
         tth_min, tth_max = image_tth_range(geometry, valid)
         rings = visible_rings(geometry, dspacing, (tth_min, min(limit * GROWTH + 0.02, tth_max)))
-        found = extract_rings(data, invalid, geometry, dspacing, opts.extraction, rings)
+        found = extract_rings(data, invalid, geometry, dspacing, opts.extraction, rings, max_points=CHOICE_POINTS)
         if len(found) == 0:
             continue
         try:
@@ -139,12 +140,14 @@ def refine_calibration(
         sub = task.sub((iterations - 1) / opts.max_iterations, iterations / opts.max_iterations)
         tth_min, tth_max = image_tth_range(geometry, valid)
         rings = visible_rings(geometry, dspacing, (tth_min, min(limit, tth_max)))
-        found = extract_rings(data, invalid, geometry, dspacing, opts.extraction, rings, task=sub)
+        growing = limit < tth_max  # not the last pass: a thinned search is enough
+        found = extract_rings(data, invalid, geometry, dspacing, opts.extraction, rings, task=sub,
+                              max_points=THIN_POINTS if growing else None)
         fit = _fit_with_anchor(geometry, _thin(found, THIN_POINTS), picks, dspacing, opts)
         moved = _ring_shift_px(geometry, fit.geometry, data.shape)
         geometry = fit.geometry
         history.append(geometry)
-        if limit < tth_max:
+        if growing:
             limit = limit * GROWTH + 0.02  # let the next pass see more rings
             continue
         if moved < opts.tolerance_px:

@@ -14,6 +14,20 @@ class Circle:
     radius: float
 
 
+def circles_through(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Circumcircles (rows, cols, radii) of the triangles ``a``, ``b``, ``c`` ((row, col) arrays of
+    shape (n, 2), or one point): many at once, for RANSAC. Collinear points give an infinite radius."""
+    a, b, c = (np.asarray(p, dtype=float).reshape(-1, 2) for p in (a, b, c))
+    (br, bc), (cr, cc) = (b - a).T, (c - a).T  # about a: better conditioned
+    b2, c2 = br * br + bc * bc, cr * cr + cc * cc
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = 2.0 * (bc * cr - br * cc)
+        dc = (cr * b2 - br * c2) / d
+        dr = (bc * c2 - cc * b2) / d
+    radius = np.where(d != 0, np.hypot(dr, dc), np.inf)
+    return a[:, 0] + dr, a[:, 1] + dc, radius
+
+
 def fit_circle(rows: np.ndarray, cols: np.ndarray) -> Circle:
     """Taubin's algebraic circle fit (nearly unbiased, robust on short arcs).
 

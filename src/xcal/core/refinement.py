@@ -145,13 +145,18 @@ class PointModel:
         p1, p2, p3 = geometry.detector.calc_cartesian_positions(self.rows, self.cols)
         self.flat = p3 is None and getattr(geometry, "_parallax", None) is None
         self.p1, self.p2 = np.asarray(p1, np.float64), np.asarray(p2, np.float64)
-
-    def _params(self, params: tuple[float, ...] | None) -> tuple[float, ...]:
-        g = self.geometry
-        return tuple(params) if params is not None else (g.dist, g.poni1, g.poni2, g.rot1, g.rot2, g.rot3)
+        self._own: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # lab frame for the geometry's values
 
     def _lab(self, params: tuple[float, ...] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        dist, poni1, poni2, rot1, rot2, rot3 = self._params(params)
+        if params is None:  # 2θ then χ of the same points: rotate them once
+            if self._own is None:
+                g = self.geometry
+                self._own = self._rotate((g.dist, g.poni1, g.poni2, g.rot1, g.rot2, g.rot3))
+            return self._own
+        return self._rotate(tuple(params))
+
+    def _rotate(self, params: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        dist, poni1, poni2, rot1, rot2, rot3 = params
         p1, p2 = self.p1 - poni1, self.p2 - poni2
         c1, s1, c2, s2, c3, s3 = np.cos(rot1), np.sin(rot1), np.cos(rot2), np.sin(rot2), np.cos(rot3), np.sin(rot3)
         t1 = p1 * c2 * c3 + p2 * (c3 * s1 * s2 - c1 * s3) - dist * (c1 * c3 * s2 + s1 * s3)

@@ -46,10 +46,9 @@ def _assign(radii: np.ndarray, predicted: np.ndarray, tolerance: np.ndarray) -> 
     lines = order[nearest]
     error = np.abs(radii - predicted[lines]) / radii
     lines = np.where(error < tolerance, lines, -1)
-    for line in np.unique(lines[lines >= 0]):
-        same = np.flatnonzero(lines == line)
-        if len(same) > 1:
-            lines[same[same != same[np.argmin(error[same])]]] = -1
+    matched = np.flatnonzero(lines >= 0)
+    by_line = matched[np.lexsort((error[matched], lines[matched]))]  # each line's closest ring first
+    lines[by_line[1:][lines[by_line[1:]] == lines[by_line[:-1]]]] = -1
     return lines, error
 
 

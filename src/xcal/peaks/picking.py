@@ -12,7 +12,7 @@ import numpy as np
 from pyFAI.blob_detection import BlobDetection
 from pyFAI.massif import Massif
 
-from ..core.conics import fit_circle, fit_ellipse
+from ..core.conics import circles_through, fit_circle, fit_ellipse
 from ..core.errors import PickError
 from ..core.refinement import mad_outliers
 from .coordinates import EllipseCoordinate
@@ -374,26 +374,21 @@ def _robust_circle(pts: np.ndarray, tolerance: float = 1.5):
     is the click's own peak: every circle through it and two other seeds is tried, the one with
     most seeds within ``tolerance`` px wins (RANSAC with every pair), then it is refitted on those.
     """
-    from itertools import combinations
-
-    start = pts[0]
     others = pts[1:]
     if len(others) > 60:  # enough pairs to find the ring, bounded work
         others = others[np.linspace(0, len(others) - 1, 60).astype(int)]
-    best_inliers, best_count = None, 0
-    for i, j in combinations(range(len(others)), 2):
-        try:
-            c = fit_circle(np.array([start[0], others[i, 0], others[j, 0]]), np.array([start[1], others[i, 1], others[j, 1]]))
-        except ValueError:
-            continue
-        if not np.isfinite(c.radius) or c.radius < 3.0:
-            continue
-        inliers = np.abs(np.hypot(pts[:, 0] - c.row, pts[:, 1] - c.col) - c.radius) < tolerance
-        if inliers.sum() > best_count:
-            best_inliers, best_count = inliers, int(inliers.sum())
-    if best_inliers is None or best_count < 5:
+    i, j = np.triu_indices(len(others), k=1)
+    rows, cols, radii = circles_through(pts[0], others[i], others[j])
+    good = np.isfinite(radii) & (radii >= 3.0)
+    rows, cols, radii = rows[good], cols[good], radii[good]
+    probe = pts if len(pts) <= 400 else pts[np.linspace(0, len(pts) - 1, 400).astype(int)]  # bounded memory
+    distance = np.hypot(probe[None, :, 0] - rows[:, None], probe[None, :, 1] - cols[:, None])
+    counts = np.count_nonzero(np.abs(distance - radii[:, None]) < tolerance, axis=1)
+    if len(counts) == 0 or counts.max() < 5:
         return fit_circle(pts[:, 0], pts[:, 1])
-    return fit_circle(pts[best_inliers, 0], pts[best_inliers, 1])
+    best = int(np.argmax(counts))
+    inliers = np.abs(np.hypot(pts[:, 0] - rows[best], pts[:, 1] - cols[best]) - radii[best]) < tolerance
+    return fit_circle(pts[inliers, 0], pts[inliers, 1])
 
 
 def _conic_through(rows: np.ndarray, cols: np.ndarray, previous: EllipseCoordinate | None) -> EllipseCoordinate:

@@ -62,14 +62,14 @@ def search_windows(geometry: Geometry, dspacing: np.ndarray, rings: np.ndarray, 
     return centres, half
 
 
-def _window_pixels(valid: np.ndarray, geometry: Geometry, centres: np.ndarray, half: np.ndarray, block: int = 4):
-    """Indices (rows, cols) of the valid pixels that may lie in a window, without a full 2θ map.
+def _window_cells(geometry: Geometry, shape: tuple[int, int], centres: np.ndarray, half: np.ndarray, block: int):
+    """The ``block`` x ``block`` cells that may hold pixels of a window, and the window of each.
 
-    2θ is computed at the centre of each ``block`` x ``block`` cell; a cell is kept when its 2θ
-    is within a window widened by the 2θ change across a cell. Only the kept pixels then get
-    exact 2θ and χ from pyFAI: a few per cent of a 4 Mpx image instead of all of it.
+    2θ is computed at the centre of each cell; a cell is kept when its 2θ is within a window
+    widened by the 2θ change across a cell. Only the pixels of kept cells then get exact 2θ and
+    χ from pyFAI: a fraction of a 4 Mpx image instead of all of it.
     """
-    h, w = valid.shape
+    h, w = shape
     br = np.arange(0, h, block) + (block - 1) / 2.0
     bc = np.arange(0, w, block) + (block - 1) / 2.0
     grid_r, grid_c = np.meshgrid(br, bc, indexing="ij")
@@ -84,8 +84,34 @@ def _window_pixels(valid: np.ndarray, geometry: Geometry, centres: np.ndarray, h
     if len(centres) > 1:
         nearest = np.where(np.abs(tth - centres[j - 1]) <= np.abs(tth - centres[j]), j - 1, j)
     near = np.abs(tth - centres[nearest]) < half[nearest] + slope
-    # Expand only the kept cells into pixel indices: no full-resolution temporaries.
     cell_r, cell_c = np.nonzero(near)
+    return cell_r, cell_c, nearest[near]
+
+
+KEPT_BANDS = 12  # a thinned search keeps this many azimuthal bands, evenly spread
+MAX_THINNING = 8
+
+
+def _thinning(window_of_cell: np.ndarray, window_px: np.ndarray, block: int, sector_px: float, max_points: int) -> int:
+    """How many times more points than ``max_points`` the windows would give (1: no thinning).
+
+    A ring's arc length is its cells' area over its window's width; one point per ``sector_px``.
+    """
+    cells = np.bincount(window_of_cell, minlength=len(window_px))
+    expected = np.sum(cells * block**2 / (window_px + block)) / sector_px
+    return int(np.clip(expected // max_points, 1, MAX_THINNING))
+
+
+def _azimuth_bands(geometry: Geometry, cell_r: np.ndarray, cell_c: np.ndarray, block: int, every: int) -> np.ndarray:
+    """Cells in one azimuthal band out of ``every``: KEPT_BANDS bands spread around the beam."""
+    chi = PointModel(geometry, cell_r * block + (block - 1) / 2.0, cell_c * block + (block - 1) / 2.0).chi()
+    band = ((chi + np.pi) * (KEPT_BANDS * every / (2 * np.pi))).astype(np.int64)
+    return band % every == 0
+
+
+def _cell_pixels(valid: np.ndarray, cell_r: np.ndarray, cell_c: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray]:
+    """The valid pixels (rows, cols) of the cells: no full-resolution temporaries."""
+    h, w = valid.shape
     offsets = np.arange(block)
     rows = (cell_r[:, None, None] * block + offsets[None, :, None]).repeat(block, axis=2).ravel()
     cols = (cell_c[:, None, None] * block + offsets[None, None, :]).repeat(block, axis=1).ravel()
@@ -93,6 +119,21 @@ def _window_pixels(valid: np.ndarray, geometry: Geometry, centres: np.ndarray, h
     rows, cols = rows[inside], cols[inside]
     keep = valid[rows, cols]
     return rows[keep], cols[keep]
+
+
+def _window_candidates(data: np.ndarray, valid: np.ndarray, geometry: Geometry, centres: np.ndarray, half: np.ndarray,
+                       window_px: np.ndarray, sector_px: float, max_points: int | None, block: int = 4) -> Candidates:
+    """The valid pixels that may lie in a window, with their exact 2θ and χ (thinned to about
+    ``max_points`` points' worth of azimuthal bands when given)."""
+    cell_r, cell_c, window_of_cell = _window_cells(geometry, data.shape, centres, half, block)
+    if max_points is not None:
+        every = _thinning(window_of_cell, window_px, block, sector_px, max_points)
+        if every > 1:
+            band = _azimuth_bands(geometry, cell_r, cell_c, block, every)
+            cell_r, cell_c = cell_r[band], cell_c[band]
+    rows, cols = _cell_pixels(valid, cell_r, cell_c, block)
+    model = PointModel(geometry, rows, cols)
+    return Candidates(model.rows, model.cols, data[rows, cols].astype(np.float64), model.tth(), model.chi())
 
 
 def extract_rings(
@@ -104,11 +145,14 @@ def extract_rings(
     rings: np.ndarray | None = None,
     tth_range: tuple[float, float] | None = None,
     task: Task | None = None,
+    max_points: int | None = None,
 ) -> ControlPoints:
     """Sub-pixel control points on each calibrant ring visible for ``geometry``.
 
     :param rings: restrict to these 0-based rings (default: all within ``tth_range``, up to ``max_rings``).
     :param tth_range: 2θ range (rad) covered by the valid pixels, if the caller knows it.
+    :param max_points: about as many points suffice (an intermediate refinement pass): the rings
+        are then searched on evenly spread azimuthal bands only, at a fraction of the cost.
     """
     opts = options or ExtractionOptions()
     task = ensure_task(task)
@@ -128,12 +172,10 @@ def extract_rings(
     pixel_tth = 1.0 / np.array([coordinate.pixels_per_radial_unit(c) for c in centres])
     resolvable = half > 2.0 * pixel_tth  # a window narrower than ~2 px cannot hold a resolved ring
     order = np.argsort(centres[resolvable])
-    rings, centres, half = rings[resolvable][order], centres[resolvable][order], half[resolvable][order]
+    rings, centres, half, pixel_tth = (a[resolvable][order] for a in (rings, centres, half, pixel_tth))
     if len(rings) == 0:
         return empty
-    rows, cols = _window_pixels(valid, geometry, centres, half)
-    model = PointModel(geometry, rows, cols)
-    pixels = Candidates(model.rows, model.cols, data[rows, cols].astype(np.float64), model.tth(), model.chi())
+    pixels = _window_candidates(data, valid, geometry, centres, half, 2 * half / pixel_tth, opts.sector_px, max_points)
     windows = pixels.split_windows(centres, half)
     if opts.method != "centroid":
         return _pyfai_peaks(data, invalid, rings, windows, opts, task)

