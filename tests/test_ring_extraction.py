@@ -63,11 +63,11 @@ def test_blank_image_gives_no_points():
 
 
 def test_thinned_search_gives_fewer_points_all_round_each_ring(image):
-    """An intermediate pass asks for about 300 points: it gets about that, spread over every ring's
+    """An intermediate pass asks for about 200 points: it gets about that, spread over every ring's
     azimuth (a fit needs the whole circle), and each point as accurate as in the full search."""
     full = extract_rings(image, None, TRUTH, DS)
-    thin = extract_rings(image, None, TRUTH, DS, max_points=300)
-    assert 150 < len(thin) < 0.5 * len(full)
+    thin = extract_rings(image, None, TRUTH, DS, max_points=200)
+    assert 100 < len(thin) < 0.35 * len(full)
     crossing = range(6)  # rings 0-5 cross the detector; 6 only touches corners
     assert set(crossing) <= set(np.unique(thin.rings))
 
@@ -80,3 +80,13 @@ def test_thinned_search_gives_fewer_points_all_round_each_ring(image):
     err = np.degrees(PointModel(TRUTH, thin.rows, thin.cols).tth() - ring_tth(DS, thin.rings, TRUTH.wavelength))
     assert abs(np.mean(err)) < 2e-4 and np.sqrt(np.mean(err**2)) < 5e-3
     assert len(extract_rings(image, None, TRUTH, DS, max_points=10 * len(full))) == len(full)  # enough: not thinned
+
+
+def test_thinned_search_of_sparse_rings_searches_them_whole():
+    """Spotty rings (3 crystallite patches each): the same windows as above would be thinned, but
+    their bands hold too few points for a fit, so the rings are searched whole."""
+    spotty = ring_image(TRUTH, CAL, DET.shape, fwhm_deg=0.05, noise=True, seed=4, spots=3)
+    full = extract_rings(spotty, None, TRUTH, DS)
+    assert len(extract_rings(spotty, None, TRUTH, DS, max_points=200, whole_if_sparse=False)) < 100
+    thin = extract_rings(spotty, None, TRUTH, DS, max_points=200)
+    assert np.array_equal(thin.rows, full.rows) and np.array_equal(thin.rings, full.rings)

@@ -35,7 +35,10 @@ class RefineOptions:
     auto: bool = True  # extract peaks on all rings; off: fit the picks only
     extraction: ExtractionOptions = field(default_factory=ExtractionOptions)
     max_iterations: int = 12
-    tolerance_px: float = 0.01  # stop when a pass moves the rings by less than this (re-extraction noise is ~0.005 px)
+    tolerance_px: float = 0.01  # a pass that moves the rings by less than this is the last (re-extraction noise is ~0.005 px)
+    # Rings predicted this close to where they are give the same points (each sector's centroid
+    # centres on its peak, not on the prediction): one last full search then suffices.
+    settled_px: float = 0.25
     outlier_mads: float = 5.0
 
 
@@ -97,7 +100,8 @@ def choose_start(
         limit = _initial_limit(geometry, dspacing, picks)
         tth_min, tth_max = image_tth_range(geometry, valid)
         rings = visible_rings(geometry, dspacing, (tth_min, min(limit * GROWTH + 0.02, tth_max)))
-        found = extract_rings(data, invalid, geometry, dspacing, opts.extraction, rings, max_points=CHOICE_POINTS)
+        found = extract_rings(data, invalid, geometry, dspacing, opts.extraction, rings, max_points=CHOICE_POINTS,
+                              whole_if_sparse=False)  # searched alike, the candidates compare fairly
         if len(found) == 0:
             continue
         try:
@@ -136,13 +140,20 @@ def refine_calibration(
     limit = _initial_limit(geometry, dspacing, picks)
     fit: FitResult | None = None
     iterations, moved, best_move, stale = 0, np.inf, np.inf, 0
+    settling = thinned = False
+    full_yield = 0  # points of the last full search
     for iterations in range(1, opts.max_iterations + 1):
         sub = task.sub((iterations - 1) / opts.max_iterations, iterations / opts.max_iterations)
         tth_min, tth_max = image_tth_range(geometry, valid)
         rings = visible_rings(geometry, dspacing, (tth_min, min(limit, tth_max)))
-        growing = limit < tth_max  # not the last pass: a thinned search is enough
+        growing = limit < tth_max
+        # A full search where this pass may be the last. Rings still growing, or a first full pass
+        # that did not settle (more passes follow, then a full search): a thinned one is enough,
+        # unless the full search gave few more points than the fits use.
+        thinned = growing or (settling and full_yield > 2 * THIN_POINTS)
         found = extract_rings(data, invalid, geometry, dspacing, opts.extraction, rings, task=sub,
-                              max_points=THIN_POINTS if growing else None)
+                              max_points=THIN_POINTS if thinned else None)
+        full_yield = full_yield if thinned else len(found)
         fit = _fit_with_anchor(geometry, _thin(found, THIN_POINTS), picks, dspacing, opts)
         moved = _ring_shift_px(geometry, fit.geometry, data.shape)
         geometry = fit.geometry
@@ -150,15 +161,16 @@ def refine_calibration(
         if growing:
             limit = limit * GROWTH + 0.02  # let the next pass see more rings
             continue
-        if moved < opts.tolerance_px:
+        if moved < opts.settled_px:
             break
+        settling = True
         stale = stale + 1 if moved > 0.7 * best_move else 0  # passes only jitter: re-extraction noise
         best_move = min(best_move, moved)
         if stale >= 2:
             break
     assert fit is not None
-    if len(found) > THIN_POINTS:  # the passes used a subset: the final fit uses every point
-        if moved > opts.tolerance_px:  # the last points were found with a geometry since improved
+    if thinned or len(found) > THIN_POINTS:  # the passes used a subset: the final fit uses every point
+        if thinned or moved > opts.tolerance_px:  # a thinned search, or one with a geometry since improved
             found = extract_rings(data, invalid, geometry, dspacing, opts.extraction, task=task.sub(0.95, 1.0))
         fit = _fit_with_anchor(geometry, found, picks, dspacing, opts)
         history.append(fit.geometry)

@@ -98,8 +98,8 @@ def _thinning(window_of_cell: np.ndarray, window_px: np.ndarray, block: int, sec
     A ring's arc length is its cells' area over its window's width; one point per ``sector_px``.
     """
     cells = np.bincount(window_of_cell, minlength=len(window_px))
-    expected = np.sum(cells * block**2 / (window_px + block)) / sector_px
-    return int(np.clip(expected // max_points, 1, MAX_THINNING))
+    expected = np.sum(cells * block**2 / (window_px + 2 * block)) / sector_px  # cells overhang a window by ~1 each side
+    return int(np.clip(np.rint(expected / max_points), 1, MAX_THINNING))
 
 
 def _azimuth_bands(geometry: Geometry, cell_r: np.ndarray, cell_c: np.ndarray, block: int, every: int) -> np.ndarray:
@@ -122,18 +122,21 @@ def _cell_pixels(valid: np.ndarray, cell_r: np.ndarray, cell_c: np.ndarray, bloc
 
 
 def _window_candidates(data: np.ndarray, valid: np.ndarray, geometry: Geometry, centres: np.ndarray, half: np.ndarray,
-                       window_px: np.ndarray, sector_px: float, max_points: int | None, block: int = 4) -> Candidates:
-    """The valid pixels that may lie in a window, with their exact 2θ and χ (thinned to about
-    ``max_points`` points' worth of azimuthal bands when given)."""
+                       window_px: np.ndarray, sector_px: float, max_points: int | None, block: int = 4) -> tuple[Candidates, bool]:
+    """The valid pixels that may lie in a window, with their exact 2θ and χ, and whether they were
+    thinned (to about ``max_points`` points' worth of azimuthal bands, when given)."""
     cell_r, cell_c, window_of_cell = _window_cells(geometry, data.shape, centres, half, block)
-    if max_points is not None:
-        every = _thinning(window_of_cell, window_px, block, sector_px, max_points)
-        if every > 1:
-            band = _azimuth_bands(geometry, cell_r, cell_c, block, every)
-            cell_r, cell_c = cell_r[band], cell_c[band]
+    every = 1
+    if max_points is not None:  # cells whose centre pixel is masked hold no ring points
+        h, w = data.shape
+        open_cell = valid[np.minimum(cell_r * block + block // 2, h - 1), np.minimum(cell_c * block + block // 2, w - 1)]
+        every = _thinning(window_of_cell[open_cell], window_px, block, sector_px, max_points)
+    if every > 1:
+        band = _azimuth_bands(geometry, cell_r, cell_c, block, every)
+        cell_r, cell_c = cell_r[band], cell_c[band]
     rows, cols = _cell_pixels(valid, cell_r, cell_c, block)
     model = PointModel(geometry, rows, cols)
-    return Candidates(model.rows, model.cols, data[rows, cols].astype(np.float64), model.tth(), model.chi())
+    return Candidates(model.rows, model.cols, data[rows, cols].astype(np.float64), model.tth(), model.chi()), every > 1
 
 
 def extract_rings(
@@ -146,6 +149,7 @@ def extract_rings(
     tth_range: tuple[float, float] | None = None,
     task: Task | None = None,
     max_points: int | None = None,
+    whole_if_sparse: bool = True,
 ) -> ControlPoints:
     """Sub-pixel control points on each calibrant ring visible for ``geometry``.
 
@@ -153,6 +157,8 @@ def extract_rings(
     :param tth_range: 2θ range (rad) covered by the valid pixels, if the caller knows it.
     :param max_points: about as many points suffice (an intermediate refinement pass): the rings
         are then searched on evenly spread azimuthal bands only, at a fraction of the cost.
+    :param whole_if_sparse: when the bands hold fewer than half of ``max_points`` (spotty or weak
+        rings), search the rings whole. Off where searches must stay alike to be compared.
     """
     opts = options or ExtractionOptions()
     task = ensure_task(task)
@@ -175,10 +181,20 @@ def extract_rings(
     rings, centres, half, pixel_tth = (a[resolvable][order] for a in (rings, centres, half, pixel_tth))
     if len(rings) == 0:
         return empty
-    pixels = _window_candidates(data, valid, geometry, centres, half, 2 * half / pixel_tth, opts.sector_px, max_points)
+    pixels, thinned = _window_candidates(data, valid, geometry, centres, half, 2 * half / pixel_tth, opts.sector_px, max_points)
     windows = pixels.split_windows(centres, half)
     if opts.method != "centroid":
-        return _pyfai_peaks(data, invalid, rings, windows, opts, task)
+        points = _pyfai_peaks(data, invalid, rings, windows, opts, task)
+    else:
+        points = _centroid_points(geometry, coordinate, rings, centres, half, windows, opts, task)
+    if thinned and whole_if_sparse and len(points) < max_points / 2:  # rings sparser than their windows suggest
+        return extract_rings(data, invalid, geometry, dspacing, options, rings, task=task)
+    return points
+
+
+def _centroid_points(geometry: Geometry, coordinate, rings, centres, half, windows, opts: ExtractionOptions, task: Task) -> ControlPoints:
+    """Points of each ring's window by sector centroids; rings with too few points, or as wide as
+    their window (not a resolved peak), give none."""
     parts = []
     pixel_size = float(np.sqrt(geometry.detector.pixel1 * geometry.detector.pixel2))
     for k, (ring, centre, hw, win) in enumerate(zip(rings, centres, half, windows)):
@@ -187,7 +203,7 @@ def extract_rings(
         n_sectors = int(np.clip(2 * np.pi * radius_px / opts.sector_px, 24, 2880))
         found = _ring_points(win, coordinate, centre, hw, n_sectors, opts)
         if len(found) < opts.min_points or not (found.fwhm < 1.2 * hw):
-            continue  # too few points, or a ring as wide as its window: not a resolved peak
+            continue
         parts.append(ControlPoints(found.rows, found.cols, np.full(len(found), ring), found.snr))
     task.report(1.0, "Ring search done")
     return ControlPoints.concatenate(parts)
