@@ -299,7 +299,6 @@ class BatchRunner:
                     report.results.append(_result(future, item))
             raise
 
-
     def _retried(self, result: ItemResult) -> ItemResult:
         """A retried item whose results now all exist: the worker that died wrote them (atomically) first."""
         if result.status != "skipped":
