@@ -91,6 +91,9 @@ class Outcome:
     limited: bool = False  # tolerances widened to the case's photon-statistics limit
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    verdict: str = "-"  # good / check / bad: what xcal tells the user of its own result
+    verdict_reasons: list[str] = field(default_factory=list)
+    corrections: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -192,9 +195,18 @@ def synthetic_outcome(case: SyntheticCase, run: Run, truth) -> Outcome:
     out.tilt_err_deg = float(np.degrees(max(abs(geo.rot1 - truth.rot1), abs(geo.rot2 - truth.rot2))))
     out.rms_deg, out.points, out.rings = fit.rms_deg, len(fit.points), len(fit.rings)
     out.iterations, out.warnings = run.result.iterations, list(run.result.warnings)
+    record_verdict(out, run)
     if not out.ok:
         photon_limited_tolerances(case, out)
     return out
+
+
+def record_verdict(out: "Outcome", run: Run) -> None:
+    """The verdict xcal gave the user: a right result must be 'good' (no false alarm), a wrong one never."""
+    trust = run.session.trust
+    if trust is not None:
+        out.verdict, out.verdict_reasons = trust.level, list(trust.reasons)
+        out.corrections = [c.message for c in trust.corrections]
 
 
 def photon_limited_tolerances(case: SyntheticCase, out) -> None:
@@ -260,6 +272,7 @@ def real_outcome(case: RealCase, run: Run, reference) -> Outcome:
     out.dist_err_pct = 100.0 * abs(geo.dist - reference.dist) / reference.dist
     out.rms_deg, out.points, out.rings = fit.rms_deg, len(fit.points), len(fit.rings)
     out.iterations, out.warnings = run.result.iterations, list(run.result.warnings)
+    record_verdict(out, run)
     return out
 
 
@@ -272,7 +285,8 @@ def _num(value: float | None, fmt: str) -> str:
     return format(value, ".2e") if abs(value) >= 1e4 else format(value, fmt)
 
 
-HEADER = ("case", "Mpx", "centre px", "dist %", "tilt °", "RMS 2θ °", "points", "rings", "s", "cpu s", "<1 s (4 Mpx)", "result")
+HEADER = ("case", "Mpx", "centre px", "dist %", "tilt °", "RMS 2θ °", "points", "rings", "s", "cpu s", "<1 s (4 Mpx)", "result",
+          "verdict")
 
 
 def table_rows(outcomes: list[Outcome]) -> list[tuple[str, ...]]:
@@ -283,6 +297,7 @@ def table_rows(outcomes: list[Outcome]) -> list[tuple[str, ...]]:
             o.case, f"{o.mpx:.2f}", _num(o.centre_err_px, ".4f"), _num(o.dist_err_pct, ".4f"),
             _num(o.tilt_err_deg, ".4f"), _num(o.rms_deg, ".5f"), str(o.points), str(o.rings),
             _num(o.seconds, ".2f"), _num(o.cpu_seconds, ".2f"), time_col, ("OK*" if o.limited else "OK") if o.ok else "FAIL",
+            o.verdict,
         ))
     return rows
 
@@ -375,6 +390,10 @@ def main(argv: list[str] | None = None) -> int:
     for o in outcomes:
         if not o.ok and (o.error or o.warnings):
             print(f"  {o.case}: " + " | ".join(([o.error] if o.error else []) + o.warnings))
+    alarms = [o for o in outcomes if o.ok and o.verdict != "good"]
+    print(f"false alarms (within targets, verdict not good): {len(alarms)}")
+    for o in alarms:
+        print(f"  {o.case}: {o.verdict.upper()}: " + " | ".join(o.verdict_reasons))
     for name, text in profiles.items():
         print(f"\n=== profile of {name} (click to geometry, cumulative) ===\n{text}")
 

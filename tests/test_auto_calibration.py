@@ -14,7 +14,6 @@ from benchmarks.auto_calibration import numbers_right
 from benchmarks.calibration import centre_error, real_session, synthetic_session
 from benchmarks.real_cases import REAL_CASES
 from benchmarks.synthetic_cases import CASES_BY_NAME, dspacing_of, make_cached
-from xcal.core.auto_calibration import ring_number_warnings
 from xcal.core.beam import beam_centre
 from xcal.core.errors import FitError
 from xcal.core.refinement import ControlPoints, refine, ring_tth
@@ -105,21 +104,23 @@ def test_no_rings_is_a_clear_error():
 
 
 def test_a_wrong_typed_ring_number_is_flagged():
-    """Points of rings 1-4 fitted as rings 2-5 give a self-consistent geometry; the radii say otherwise."""
+    """Points of rings 1-4 fitted as rings 2-5 give a self-consistent geometry; the image's ring spacing says otherwise."""
+    from xcal.core.initial_guess import guess_geometries
+    from xcal.core.trust import check_numbering
+    from xcal.peaks.ring_profile import ring_profile
+
     image, truth, detector = make_cached("LaB6_Pilatus1M_centred")
     dspacing = dspacing_of("LaB6")
     search = find_rings(image, image < 0)
     parts = [ControlPoints(g.points[:, 0], g.points[:, 1], np.full(len(g.points), k)) for k, g in enumerate(search.rings)]
     right = ControlPoints.concatenate(parts)
     fit = refine(truth, right, dspacing)
-    pixel = detector.pixel1
-    assert ring_number_warnings(fit, pixel, dspacing) == []
+    assert not check_numbering(ring_profile(image, image < 0, fit.geometry), fit.geometry, dspacing, 0).contradicted
     shifted = ControlPoints(right.rows, right.cols, right.rings + 1)
-    from xcal.core.initial_guess import guess_geometries
-
     wrong = guess_geometries(shifted, detector, truth.wavelength, dspacing)[0]
-    warnings = ring_number_warnings(wrong, pixel, dspacing)
-    assert warnings and "number 2" in warnings[0] and "is number 1" in warnings[0]
+    check = check_numbering(ring_profile(image, image < 0, wrong.geometry), wrong.geometry, dspacing, 1)
+    assert check.contradicted and check.shift == -1  # the ring typed as 2 is ring 1
+    assert check.best.distance == pytest.approx(truth.dist, rel=0.01)
 
 
 def test_cli_calibrate_without_clicks(tmp_path, capsys):

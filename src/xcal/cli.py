@@ -17,6 +17,7 @@ import numpy as np
 from .core.errors import XcalError
 
 COMMANDS = ("calibrate", "cake", "pattern", "integrate")
+EXIT_STATUS = {"good": 0, "check": 3, "bad": 1}  # check: the .poni is written, with warnings; bad: not written
 
 
 class TextProgress:
@@ -91,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", required=True, help="output .poni file")
     c.add_argument("--report", help="also write a calibration report (.html or .pdf): geometry, diagnostics, cake, pattern")
     c.add_argument("--json", action="store_true", help="print the result as JSON")
+    c.add_argument("--force", action="store_true", help="write the .poni even when the checks judge the calibration bad "
+                                                        "(exit status stays 1)")
     c.add_argument("--progress", action="store_true", help="show the progress bar even when stderr is not a terminal")
 
     for name, helptext in (("cake", "write the cake image (PNG, .npy) for a .poni"), ("pattern", "write the 1D pattern (.xy) for a .poni")):
@@ -161,40 +164,63 @@ def cmd_calibrate(args) -> int:
         elif not args.click:  # no clicks: the rings are found and numbered on the image
             session.auto_calibrate(options, task)
         else:
-            ring = 0
-            for x, y, given in args.click:
-                ring = given - 1 if given is not None else ring
-                if ring < 0:
-                    raise XcalError(f"--click {x:g},{y:g},{given}: ring numbers start at 1.")
-                session.pick(y, x, ring, "ring", args.method)
-                ring += 1
+            session.pick_clicks(_click_rings(args.click), args.method)
             session.calibrate(options, task)
         if args.picks_out and not args.poni:
             session.picks.save_npt(args.picks_out, session.dspacing, session.wavelength)
     finally:
         progress.close()
-    session.save_poni(args.output)
+    checks = session.trust.as_dict()
+    verdict = {key: checks.pop(key) for key in ("level", "reasons", "text")}
+    report = diagnose_for_report(session) if args.report else None
+    if report is not None:  # the report's verdict adds the cake's straightness to the same checks
+        verdict = {"level": report[1].verdict.level, "reasons": list(report[1].verdict.reasons), "text": report[1].verdict.text}
+    written = verdict["level"] != "bad" or args.force
+    if written:
+        session.save_poni(args.output)
     seconds = time.perf_counter() - t0
     summary = result_summary(session, seconds)
-    if args.report:
-        summary["verdict"] = write_calibration_report(session, args.report)
+    summary["verdict"] = verdict
+    summary.update(checks)  # corrections, wavelength_check, matching_calibrants
+    summary["written"] = str(args.output) if written else None
+    if report is not None:
+        summary["report"] = write_calibration_report(session, args.report, *report)
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
         print(format_summary(summary))
-    return 0
+    if not written:
+        print(f"xcal: error: the calibration was judged bad, so {args.output} was not written (--force writes it anyway): "
+              f"{verdict['reasons'][0]}", file=sys.stderr)
+    return EXIT_STATUS[verdict["level"]]
 
 
-def write_calibration_report(session, path: str) -> dict:
-    """Diagnose the calibration, write the report, and return the verdict as plain data."""
+def _click_rings(clicks: list[tuple[float, float, int | None]]) -> list[tuple[float, float, int]]:
+    """(row, col, 0-based ring) of each ``--click X,Y[,RING]``; a click without a number takes the next ring."""
+    out, ring = [], 0
+    for x, y, given in clicks:
+        ring = given - 1 if given is not None else ring
+        if ring < 0:
+            raise XcalError(f"--click {x:g},{y:g},{given}: ring numbers start at 1.")
+        out.append((y, x, ring))
+        ring += 1
+    return out
+
+
+def diagnose_for_report(session) -> tuple:
+    """(display cake, diagnostics with the calibration's checks) for the report."""
     from .core.diagnostics import diagnose_session
-    from .core.report import report_inputs, write_report
 
     cake = session.cake()
-    diagnostics = diagnose_session(session, cake)
+    return cake, diagnose_session(session, cake)
+
+
+def write_calibration_report(session, path: str, cake, diagnostics) -> str:
+    """Write the report (geometry, diagnostics, cake, pattern); returns its path."""
+    from .core.report import report_inputs, write_report
+
     write_report(path, report_inputs(session, cake=cake), diagnostics)
-    verdict = diagnostics.verdict
-    return {"level": verdict.level, "reasons": list(verdict.reasons), "text": verdict.text, "report": str(path)}
+    return str(path)
 
 
 def result_summary(session, seconds: float) -> dict:
@@ -237,8 +263,14 @@ def format_summary(s: dict) -> str:
         lines.append(f"  {r['ring']:>4}  {r['points']:>6}  {r['rms_deg']:.5f}  {r['rms_px']:.3f}")
     for w in s["warnings"]:
         lines.append(f"Warning: {w}")
+    for c in s.get("corrections", []):
+        lines.append(f"Corrected: {c}")
+    if s.get("wavelength_check"):
+        lines.append(f"Wavelength: {s['wavelength_check']['message']}")
     if "verdict" in s:
-        lines.append(f"Verdict: {s['verdict']['text']} (report: {s['verdict']['report']})")
+        lines.append(f"Verdict: {s['verdict']['text']}")
+    if "report" in s:
+        lines.append(f"Report: {s['report']}")
     return "\n".join(lines)
 
 

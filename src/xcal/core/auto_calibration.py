@@ -194,35 +194,4 @@ def _numbered_by(fit: FitResult, rings: list[FoundRing], dspacing: np.ndarray, i
         kept = ok[nearest] in {r.ring for r in fit.rings}
         if kept and offsets[nearest] < 0.5 * (others.min() if len(others) else np.inf):
             lines[k] = ok[nearest]
-    return Indexing(geometry.dist, lines, indexing.score, int(np.count_nonzero(lines >= 0)))
-
-
-def ring_number_warnings(fit: FitResult, pixel: float, dspacing: np.ndarray) -> list[str]:
-    """Warnings where the radii of the fitted rings say the user's ring numbers are off.
-
-    The ratios of the radii (about the fitted beam centre) do not depend on the numbering the fit
-    assumed, so a ring typed as number 2 that is really number 3 shows here even when the fit,
-    having adjusted the distance, looks self-consistent.
-    """
-    points, geometry = fit.points, fit.geometry
-    rings = np.unique(points.rings)
-    if len(rings) < 3:
-        return []
-    # tan 2θ of each point under the fit: proportional to its ring's radius whatever the numbering
-    radius = np.tan(geometry.tth(points.rows, points.cols)) * geometry.dist / pixel
-    radii = np.array([np.median(radius[points.rings == r]) for r in rings])
-    counts = np.array([np.count_nonzero(points.rings == r) for r in rings], dtype=float)
-    best = index_rings(radii, counts, pixel, dspacing, geometry.wavelength, geometry.dist, keep=1)
-    if not best:
-        return []
-    lines = best[0].lines
-    agree = lines == rings
-    if agree.all() or best[0].matched < len(rings) // 2 + 1:
-        return []
-    k = int(np.flatnonzero(~agree & (lines >= 0))[0]) if (~agree & (lines >= 0)).any() else None
-    if k is None:
-        return []
-    return [
-        f"The ring spacing says the ring used as number {rings[k] + 1} is number {lines[k] + 1}: "
-        "check the ring number you typed (a wrong number gives a wrong distance that still fits)."
-    ]
+    return Indexing(geometry.dist, lines, indexing.score, int(np.count_nonzero(lines >= 0)), indexing.missing)

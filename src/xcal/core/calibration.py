@@ -49,6 +49,7 @@ class CalibrationResult:
     iterations: int
     picks: int  # number of user-picked points used as anchor
     warnings: list[str]
+    settled: bool = True  # False: the last pass still moved the rings (another Refine may help, if the inputs are right)
 
     @property
     def geometry(self) -> Geometry:
@@ -105,7 +106,7 @@ def choose_start(
         if len(found) == 0:
             continue
         try:
-            fit = _fit_with_anchor(geometry, _thin(found, THIN_POINTS), picks, dspacing, opts)
+            fit = _fit_with_anchor(geometry, thin_points(found, THIN_POINTS), picks, dspacing, opts)
         except FitError:
             continue
         score = int(np.count_nonzero(np.abs(fit.residual_px) < 1.0))
@@ -154,7 +155,7 @@ def refine_calibration(
         found = extract_rings(data, invalid, geometry, dspacing, opts.extraction, rings, task=sub,
                               max_points=THIN_POINTS if thinned else None)
         full_yield = full_yield if thinned else len(found)
-        fit = _fit_with_anchor(geometry, _thin(found, THIN_POINTS), picks, dspacing, opts)
+        fit = _fit_with_anchor(geometry, thin_points(found, THIN_POINTS), picks, dspacing, opts)
         moved = _ring_shift_px(geometry, fit.geometry, data.shape)
         geometry = fit.geometry
         history.append(geometry)
@@ -179,8 +180,8 @@ def refine_calibration(
             "Automatic refinement found no peaks on the rings: lower the intensity minimum factor, widen Δ2θ, or check the mask."
         )
     elif moved > 0.5:
-        warnings.append(f"The refinement had not settled after {iterations} passes (last change {moved:.2f} px): press Refine again.")
-    return CalibrationResult(fit, history, iterations, len(picks), warnings + fit.warnings)
+        warnings.append(f"The refinement had not settled after {iterations} passes (last change {moved:.2f} px).")
+    return CalibrationResult(fit, history, iterations, len(picks), warnings + fit.warnings, settled=moved <= 0.5)
 
 
 def _initial_limit(geometry: Geometry, dspacing: np.ndarray, picks: ControlPoints) -> float:
@@ -240,7 +241,7 @@ def refine_on_points(geometry: Geometry, points: ControlPoints, dspacing, opts: 
     return _fit_with_anchor(geometry, points, empty, dspacing, opts)
 
 
-def _thin(points: ControlPoints, keep: int, seed: int = 0) -> ControlPoints:
+def thin_points(points: ControlPoints, keep: int, seed: int = 0) -> ControlPoints:
     """At most ``keep`` points, the same fraction from every ring (a fixed pseudo-random choice).
 
     Passes that only move the geometry towards the next rings do not need every point; the

@@ -144,6 +144,7 @@ class Diagnostics:
     correlations: Correlations | None  # None without a fit
     sigma: dict[str, float]  # 1σ of the free parameters (SI units); empty without a fit
     warnings: list[str]  # the fit's own warnings
+    checks: list[tuple[int, str]] = field(default_factory=list)  # graded findings of the calibration's checks (trust)
     verdict: Verdict = field(init=False)
 
     def __post_init__(self) -> None:
@@ -433,6 +434,8 @@ def judge(d: Diagnostics) -> Verdict:
     if d.n_points < MIN_POINTS:
         found.append((1, f"Only {d.n_points} points were used."))
     found += [(1, w) for w in d.warnings]
+    seen = {text for _, text in found}
+    found += [(level, text) for level, text in d.checks if text not in seen]  # ring numbers, wavelength, calibrant
     found = sorted((f for f in found if f[0] > 0), key=lambda f: -f[0])
     if found:
         return Verdict(LEVELS[found[0][0]], [text for _, text in found])
@@ -457,6 +460,7 @@ def diagnose(
     cake: Cake | None = None,
     extraction: ExtractionOptions | None = None,
     map_bins: int = 64,
+    checks: list[tuple[int, str]] | None = None,
 ) -> Diagnostics:
     """Diagnostics of a fit (or of a bare geometry, on points extracted with it) on its image.
 
@@ -485,7 +489,17 @@ def diagnose(
         correlations(fit) if fit is not None else None,
         dict(fit.sigma) if fit is not None else {},
         warnings,
+        list(checks or []),
     )
+
+
+def diagnose_points(fit: FitResult, dspacing: np.ndarray, shape: tuple[int, int], warnings: list[str] | None = None,
+                    map_bins: int = 64) -> Diagnostics:
+    """Diagnostics of a fit from its points alone (no cake): the verdict every calibration ends with."""
+    rings = ring_diagnostics(fit.geometry, fit.points, np.asarray(dspacing, float), fit.residual_deg, fit.residual_px)
+    rmap = residual_map(fit.points, fit.residual_px, shape, map_bins)
+    return Diagnostics(fit.geometry, tuple(shape), rings, rmap, Straightness([], float("nan"), float("nan")),
+                       correlations(fit), dict(fit.sigma), list(fit.warnings if warnings is None else warnings))
 
 
 def diagnose_session(session: "CalibrationSession", cake: Cake | None = None, geometry: Geometry | None = None) -> Diagnostics:
@@ -500,4 +514,5 @@ def diagnose_session(session: "CalibrationSession", cake: Cake | None = None, ge
         raise XcalError("Choose a calibrant first: the diagnostics compare the rings with its lines.")
     result = session.result
     source = result if result is not None and result.geometry is geometry else geometry
-    return diagnose(source, session.data, session.invalid, session.dspacing, cake)
+    checks = session.trust.graded if session.trust is not None and source is result else []
+    return diagnose(source, session.data, session.invalid, session.dspacing, cake, checks=checks)

@@ -52,6 +52,13 @@ class PickSet:
     def rings(self) -> list[int]:
         return sorted({g.ring for g in self.groups})
 
+    def shift_rings(self, shift: int) -> None:
+        """Add ``shift`` to every ring number (the image said the typed numbers are off by that much)."""
+        if self.groups and min(g.ring for g in self.groups) + shift < 0:
+            raise PickError(f"Ring numbers moved by {shift:+d} would start below 1.")
+        for group in self.groups:
+            group.ring += shift
+
     def control_points(self) -> ControlPoints:
         if not self.groups:
             return ControlPoints(np.empty(0), np.empty(0), np.empty(0, np.int64))

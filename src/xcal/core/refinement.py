@@ -250,7 +250,7 @@ def refine(
         raise FitError("The geometry fit did not converge: check the picks, ring numbers and start values.")
     result = _assess(make_geometry(geometry, values), points, dspacing, free, sol)
     if sol.status == 0:
-        result.warnings.append("The fit stopped at its iteration limit before fully converging: press Refine again.")
+        result.warnings.append("The fit stopped at its iteration limit before fully converging.")
     return result
 
 
@@ -300,10 +300,9 @@ def _poorly_determined(geometry: Geometry, sigma: dict[str, float], free: tuple[
     correlated with each other; that alone is not a problem, so it is not reported.)
     """
     out = []
-    pixel = float(np.sqrt(geometry.detector.pixel1 * geometry.detector.pixel2))
-    for name in ("poni1", "poni2"):
-        if sigma.get(name, 0.0) > 0.5 * pixel:
-            out.append(f"The beam centre is poorly determined ({name} ±{sigma[name] / pixel:.2f} px): add rings or points around the ring.")
+    centre = beam_centre_sigma_px(geometry, free, sigma, corr)
+    if centre > 0.5:
+        out.append(f"The beam centre is poorly determined (±{centre:.2f} px): add rings or points around the ring.")
     if sigma.get("dist", 0.0) > 0.005 * geometry.dist:
         out.append(f"The distance is poorly determined (±{sigma['dist'] * 1e3:.2f} mm): add rings at higher angle.")
     for name in ("rot1", "rot2", "rot3"):
@@ -319,6 +318,34 @@ def _poorly_determined(geometry: Geometry, sigma: dict[str, float], free: tuple[
                 "unless rings at high angle are visible."
             )
     return out
+
+
+def beam_centre_sigma_px(geometry: Geometry, free: tuple[str, ...], sigma: dict[str, float], corr: np.ndarray) -> float:
+    """1σ (px, RMS of both axes) of the direct-beam position, propagated from the fit's covariance.
+
+    The PONI and the tilts are strongly correlated, so their own σ overstate how well the beam
+    centre (what users judge) is known: a ring arc fixes the centre even where it trades the PONI
+    against the tilt.
+    """
+    names = [p for p in free if p in PARAMS[:6]]
+    if not {"poni1", "poni2"} & set(names):
+        return 0.0
+    index = [free.index(p) for p in names]
+    s = np.array([sigma.get(p, np.inf) for p in names])
+    c = np.asarray(corr, float)[np.ix_(index, index)]
+    if not (np.all(np.isfinite(s)) and np.all(np.isfinite(c))):
+        return float("inf")
+    cov = c * np.outer(s, s)
+    base = geometry.getFit2D()
+    c0 = np.array([base["centerX"], base["centerY"]])
+    jac = []
+    for name in names:
+        step = _SCALE[name] * 1e-3
+        moved = make_geometry(geometry, {name: getattr(geometry, name) + step}).getFit2D()
+        jac.append((np.array([moved["centerX"], moved["centerY"]]) - c0) / step)
+    jac = np.array(jac).T
+    var = jac @ cov @ jac.T
+    return float(np.sqrt(max(np.trace(var) / 2.0, 0.0)))
 
 
 def mad_outliers(residuals: np.ndarray, threshold: float = 5.0, floor: float = 0.0) -> np.ndarray:

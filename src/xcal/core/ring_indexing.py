@@ -27,6 +27,7 @@ class Indexing:
     lines: np.ndarray  # calibrant line (0-based) of each found ring, -1 if none fits
     score: float  # matched ring strength, less what a wrong match costs
     matched: int  # rings that fit a line
+    missing: int = 0  # lines predicted among the matched rings where no ring was found
 
 
 def predicted_radii(distance: float, tan_tth: np.ndarray, pixel: float) -> np.ndarray:
@@ -52,7 +53,7 @@ def _assign(radii: np.ndarray, predicted: np.ndarray, tolerance: np.ndarray) -> 
     return lines, error
 
 
-def _best_cut(radii, lines, error, value, tolerance, predicted) -> tuple[float, np.ndarray, np.ndarray]:
+def _best_cut(radii, lines, error, value, tolerance, predicted) -> tuple[float, np.ndarray, np.ndarray, int]:
     """Score of the matches up to the radius where it is highest, and those matches.
 
     The score sums the matched rings' strength (closer fits count more), less half the strength of
@@ -75,7 +76,80 @@ def _best_cut(radii, lines, error, value, tolerance, predicted) -> tuple[float, 
     k = len(scores) - 1 - int(np.argmax(scores[::-1]))  # on a tie, number more rings
     kept = np.full(len(lines), -1)
     kept[matched[: k + 1]] = lines[matched[: k + 1]]
-    return float(scores[k]), kept, kept >= 0
+    return float(scores[k]), kept, kept >= 0, int(missing[k])
+
+
+def _line_tangents(dspacing: np.ndarray, wavelength: float) -> tuple[np.ndarray, np.ndarray]:
+    """tan 2θ of every calibrant line (inf where it cannot diffract or is beyond 89°), and the usable lines."""
+    tth = ring_tth(np.asarray(dspacing, float), np.arange(len(dspacing)), wavelength)
+    lines_ok = np.flatnonzero(np.isfinite(tth) & (tth < np.deg2rad(89)))
+    tan_tth = np.full(len(tth), np.inf)
+    tan_tth[lines_ok] = np.tan(tth[lines_ok])
+    return tan_tth, lines_ok
+
+
+def score_distance(
+    radii: np.ndarray,
+    strengths: np.ndarray,
+    pixel: float,
+    tan_tth: np.ndarray,
+    lines_ok: np.ndarray,
+    distance: float,
+    rel_tolerance: float = REL_TOLERANCE,
+    refit: bool = False,
+) -> Indexing | None:
+    """The numbering of the rings that a flat detector at ``distance`` implies, and its score.
+
+    :param refit: refine the distance on the matched rings first (a hypothesis from one ring).
+    """
+    weight = strengths / strengths.max()
+    tolerance = np.maximum(rel_tolerance, 2.0 / radii)
+    predicted = predicted_radii(distance, tan_tth[lines_ok], pixel)
+    lines, error = _assign(radii, predicted, tolerance)
+    fit = lines >= 0
+    if refit and fit.sum() >= 2:  # refine the distance on every matched ring, then re-assign
+        scale = np.sum(radii[fit] * predicted[lines[fit]]) / np.sum(predicted[lines[fit]] ** 2)
+        distance *= scale
+        predicted = predicted_radii(distance, tan_tth[lines_ok], pixel)
+        lines, error = _assign(radii, predicted, tolerance)
+        fit = lines >= 0
+    if not fit.any():
+        return None
+    value = 0.5 + 0.5 * weight
+    score, lines, fit, missing = _best_cut(radii, lines, error, value, tolerance, predicted)
+    numbered = np.where(fit, lines_ok[np.maximum(lines, 0)], -1)
+    return Indexing(float(distance), numbered, score, int(fit.sum()), missing)
+
+
+def agreement(indexing: Indexing, strengths: np.ndarray) -> float:
+    """How well a numbering accounts for the rings: 1 when every ring fits a line and no line is missing.
+
+    The matched rings' strength (0.5 + 0.5·relative strength each) over the strength of all rings
+    plus MISSING_COST per line predicted among the matches where the image shows none: a calibrant
+    whose lines include the true ones among many others (LaB6's for CeO2's) explains every ring
+    but predicts rings that are not there.
+    """
+    value = 0.5 + 0.5 * strengths / strengths.max()
+    return float(value[indexing.lines >= 0].sum() / (value.sum() + MISSING_COST * max(indexing.missing, 0)))
+
+
+def coincidence(radii: np.ndarray, strengths: np.ndarray, tan_tth: np.ndarray, rel_tolerance: float) -> float:
+    """Largest share of the rings' strength that one distance puts on calibrant lines (missing lines ignored).
+
+    Every (ring, line) pair implies a distance; a right set of lines makes many pairs imply the same
+    one. Cheap (no numbering), so it screens wavelengths and calibrants before :func:`index_rings`.
+    """
+    lines = tan_tth[np.isfinite(tan_tth) & (tan_tth > 0)][:80]
+    if len(radii) == 0 or len(lines) == 0:
+        return 0.0
+    value = 0.5 + 0.5 * strengths / strengths.max()
+    implied = (np.log(radii)[:, None] - np.log(lines)[None, :]).ravel()
+    weight = np.repeat(value, len(lines))
+    order = np.argsort(implied)
+    implied, weight = implied[order], weight[order]
+    cumulative = np.concatenate([[0.0], np.cumsum(weight)])
+    end = np.searchsorted(implied, implied + 2 * rel_tolerance, side="right")
+    return float(np.max(cumulative[end] - cumulative[:-1]) / value.sum())
 
 
 def index_rings(
@@ -95,38 +169,22 @@ def index_rings(
     only breaks near ties: it is often wrong by more than the ring spacing.
     """
     radii, strengths = np.asarray(radii, float), np.asarray(strengths, float)
-    tth = ring_tth(np.asarray(dspacing, float), np.arange(len(dspacing)), wavelength)
-    lines_ok = np.flatnonzero(np.isfinite(tth) & (tth < np.deg2rad(89)))
+    tan_tth, lines_ok = _line_tangents(dspacing, wavelength)
     if len(radii) == 0 or len(lines_ok) == 0:
         return []
-    tan_tth = np.full(len(tth), np.inf)
-    tan_tth[lines_ok] = np.tan(tth[lines_ok])
-    weight = strengths / strengths.max()
-    tolerance = np.maximum(rel_tolerance, 2.0 / radii)
     results: dict[tuple, Indexing] = {}
     for anchor in np.argsort(strengths)[::-1][:ANCHORS]:
         for line in lines_ok[:60]:
             distance = radii[anchor] * pixel / tan_tth[line]
             if not MIN_DISTANCE <= distance <= MAX_DISTANCE:
                 continue
-            predicted = predicted_radii(distance, tan_tth[lines_ok], pixel)
-            lines, error = _assign(radii, predicted, tolerance)
-            fit = lines >= 0
-            if fit.sum() >= 2:  # refine the distance on every matched ring, then re-assign
-                scale = np.sum(radii[fit] * predicted[lines[fit]]) / np.sum(predicted[lines[fit]] ** 2)
-                distance *= scale
-                predicted = predicted_radii(distance, tan_tth[lines_ok], pixel)
-                lines, error = _assign(radii, predicted, tolerance)
-                fit = lines >= 0
-            if not fit.any():
+            found = score_distance(radii, strengths, pixel, tan_tth, lines_ok, distance, rel_tolerance, refit=True)
+            if found is None:
                 continue
-            value = 0.5 + 0.5 * weight
-            score, lines, fit = _best_cut(radii, lines, error, value, tolerance, predicted)
             if distance_hint:
-                score -= 0.05 * abs(np.log(distance / distance_hint))
-            numbered = np.where(fit, lines_ok[np.maximum(lines, 0)], -1)
-            key = tuple(numbered)
-            if key not in results or results[key].score < score:
-                results[key] = Indexing(float(distance), numbered, score, int(fit.sum()))
+                found.score -= 0.05 * abs(np.log(found.distance / distance_hint))
+            key = tuple(found.lines)
+            if key not in results or results[key].score < found.score:
+                results[key] = found
     ranked = sorted(results.values(), key=lambda r: r.score, reverse=True)
     return ranked[:keep]

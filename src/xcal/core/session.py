@@ -20,18 +20,20 @@ from pyFAI.geometry import Geometry
 
 from ..peaks.picking import RingPicker, pick_single_peak
 from .calibrants import load_calibrant
-from .auto_calibration import AutoCalibration, auto_calibrate, ring_number_warnings
+from .auto_calibration import AutoCalibration, auto_calibrate
 from .calibration import CalibrationResult, RefineOptions, calibrate, refine_calibration
-from .detectors import detector_mask, make_detector, pixel_size
+from .detectors import detector_mask, make_detector
+from .saturation import SaturatedPixels, find_saturated
 from .errors import DetectorError, FitError, PickError, XcalError
 from .images import Image, load_image
 from .integration import Cake, Integrator, Pattern
 from .masks import MaskModel, read_mask, write_mask
 from .picks import PickGroup, PickSet
 from .poni import read_poni, resolve_legacy, write_poni
-from .progress import Task
+from .progress import Task, ensure_task
 from .refinement import geometry_values, new_geometry
 from .transforms import ImageTransform, raw_geometry, working_geometry
+from .trust import Correction, TrustReport, check_calibration
 
 HC_KEV_A = 12.398419843320026  # h·c in keV·Å: λ[Å] = HC_KEV_A / E[keV]
 
@@ -65,8 +67,11 @@ class CalibrationSession:
     distance: float | None = None  # metres, start value
     picks: PickSet = field(default_factory=PickSet)
     result: CalibrationResult | None = None
+    trust: TrustReport | None = None  # the verdict on ``result``, checked against the image
     history: list[HistoryEntry] = field(default_factory=list)
     integrator: Integrator = field(default_factory=Integrator)
+    saturated: SaturatedPixels | None = None  # found on the image, excluded like the gaps
+    dropped_clicks: list[Correction] = field(default_factory=list)  # clicks refused by ``pick_clicks``
     _picker: RingPicker | None = field(default=None, repr=False)
     _picker_key: int = field(default=0, repr=False)
     _data: np.ndarray | None = field(default=None, repr=False)
@@ -124,6 +129,9 @@ class CalibrationSession:
             return
         self._data = np.ascontiguousarray(self.transform.apply(self.raw.data))
         invalid = self.raw.invalid.copy()
+        self.saturated = find_saturated(self.raw.data, invalid)
+        if self.saturated is not None:
+            invalid |= self.saturated.mask
         if self.raw_detector is not None:
             if tuple(self.raw_detector.shape or self.raw.shape) != tuple(self.raw.shape):
                 self.raw_detector = None
@@ -225,6 +233,7 @@ class CalibrationSession:
         """Pick at a click: ``mode`` 'ring' (all peaks of the ring) or 'peak' (one peak); ring 0-based."""
         if self.dspacing is not None and ring >= len(self.dspacing):
             raise PickError(f"Ring {ring + 1} does not exist: {self.calibrant_name} has {len(self.dspacing)} lines.")
+        self._check_click(row, col)
         if mode == "peak":
             points = np.array([pick_single_peak(self.data, self.invalid, row, col, search_size)])
         elif mode == "ring":
@@ -237,6 +246,39 @@ class CalibrationSession:
             raise PickError(f"Unknown pick mode {mode!r}: use 'ring' or 'peak'.")
         return self.picks.add(ring, points)
 
+    def _check_click(self, row: float, col: float) -> None:
+        """Refuse a click outside the image or on pixels no calculation may use, saying which."""
+        r, c = int(np.floor(row + 0.5)), int(np.floor(col + 0.5))
+        shape = self.data.shape
+        if not (0 <= r < shape[0] and 0 <= c < shape[1]):
+            raise PickError(f"The click at x={col:.0f}, y={row:.0f} is outside the image ({shape[1]} x {shape[0]} px).")
+        if not self.invalid[r, c]:
+            return
+        if self.saturated is not None and self.transform.apply(self.saturated.mask)[r, c]:
+            why = "a saturated region (pixels stuck at the maximum)"
+        elif self.use_mask and self.user_mask is not None and self.user_mask[r, c]:
+            why = "a masked pixel"
+        else:
+            why = "a detector gap or a dead pixel"
+        raise PickError(f"The click at x={col:.0f}, y={row:.0f} is on {why}: no ring can be measured there; click on the ring itself.")
+
+    def pick_clicks(self, clicks: list[tuple[float, float, int]], method: str = "massif") -> list[Correction]:
+        """Pick every click (row, col, 0-based ring); a click that finds no ring is dropped, saying why.
+
+        One bad click among good ones (off its ring, in a gap, on a saturated blob) no longer stops
+        the calibration: the others calibrate, and the dropped one is reported with the verdict.
+        :raises PickError: no click found a ring (every reason given).
+        """
+        self.dropped_clicks = []
+        for row, col, ring in clicks:
+            try:
+                self.pick(row, col, ring, "ring", method)
+            except PickError as exc:
+                self.dropped_clicks.append(Correction("dropped click", f"Dropped (ring {ring + 1}): {exc}"))
+        if len(self.picks) == 0:
+            raise PickError(" ".join(c.message for c in self.dropped_clicks) or "There were no clicks.")
+        return self.dropped_clicks
+
     # -- calibration -----------------------------------------------------------------------------
     def _check_ready(self) -> None:
         if self.raw is None:
@@ -247,23 +289,66 @@ class CalibrationSession:
             raise XcalError("Enter the wavelength or the energy first.")
         self.detector  # raises if unset
 
-    def calibrate(self, options: RefineOptions | None = None, task: Task | None = None) -> CalibrationResult:
-        """Picks → geometry → automatic refinement. Picks are kept whatever happens."""
+    def calibrate(self, options: RefineOptions | None = None, task: Task | None = None,
+                  check_numbers: bool = True) -> CalibrationResult:
+        """Picks → geometry → automatic refinement, checked against the image. Picks are kept whatever happens.
+
+        :param check_numbers: let the image correct the typed ring numbers (off: the user insists on them;
+            a contradiction then still makes the verdict bad).
+        """
         self._check_ready()
         if len(self.picks) == 0:
             raise PickError("No peaks are picked: click on a ring first.")
-        result = calibrate(
-            self.data, self.invalid, self.detector, self.dspacing, self.wavelength,
-            self.picks.control_points(), self.distance, options, task,
-        )
-        result.warnings.extend(ring_number_warnings(result.fit, pixel_size(self.detector), self.dspacing))
-        self._push("start", result.history[0])  # the first guess from the picks, restorable
-        return self._accept("calibrate", result)
+        task = ensure_task(task)
+        result = self._calibrate_picks(0, options, task.sub(0.0, 0.8))
+        main = self._main_ring()
+        checking = task.sub(0.8, 1.0)
+        recalibrate = (lambda shift: self._calibrate_picks(shift, options, checking)) if check_numbers else None
+        checked, self.trust = check_calibration(self.data, self.invalid, self.dspacing, result, options, self.calibrant_name,
+                                                main, recalibrate, self._notes(), checking)
+        shift = self.trust.ring_shift
+        if shift:
+            self.picks.shift_rings(shift)
+        self._push("start", checked.history[0])  # the first guess from the picks, restorable
+        return self._accept("calibrate", checked)
+
+    def revert_ring_numbers(self, options: RefineOptions | None = None, task: Task | None = None) -> CalibrationResult:
+        """Go back to the ring numbers as typed (after the image corrected them) and calibrate with them."""
+        shift = self.trust.ring_shift if self.trust is not None else 0
+        if not shift:
+            raise PickError("The ring numbers were not changed: there is nothing to go back to.")
+        self.picks.shift_rings(-shift)
+        return self.calibrate(options, task, check_numbers=False)
+
+    def _calibrate_picks(self, shift: int, options: RefineOptions | None, task: Task | None) -> CalibrationResult:
+        picks = self.picks.control_points()
+        if shift:
+            rings = picks.rings + shift
+            if rings.min() < 0 or rings.max() >= len(self.dspacing):
+                raise PickError(f"Ring numbers shifted by {shift:+d} do not exist in {self.calibrant_name}.")
+            picks.rings = rings
+        return calibrate(self.data, self.invalid, self.detector, self.dspacing, self.wavelength, picks, self.distance, options, task)
+
+    def _main_ring(self) -> int | None:
+        """The picked ring with the most points (0-based): the one the ring-number check moves."""
+        groups = self.picks.groups
+        return max(groups, key=lambda g: len(g.points)).ring if groups else None
+
+    def _notes(self) -> list[Correction]:
+        """What xcal changed in the inputs on its own before the fit (reported with the verdict)."""
+        notes = list(self.dropped_clicks)
+        if self.saturated is not None:
+            notes.append(Correction("saturated pixels", self.saturated.describe()))
+        return notes
 
     def auto_calibrate(self, options: RefineOptions | None = None, task: Task | None = None) -> AutoCalibration:
         """No clicks: the rings are found and numbered on the image; the traced rings become the picks."""
         self._check_ready()
-        auto = auto_calibrate(self.data, self.invalid, self.detector, self.dspacing, self.wavelength, self.distance, options, task)
+        task = ensure_task(task)
+        auto = auto_calibrate(self.data, self.invalid, self.detector, self.dspacing, self.wavelength, self.distance, options,
+                              task.sub(0.0, 0.85))
+        auto.result, self.trust = check_calibration(self.data, self.invalid, self.dspacing, auto.result, options, self.calibrant_name,
+                                                    notes=self._notes(), task=task.sub(0.85, 1.0))
         self.picks.clear()
         for ring in np.unique(auto.picks.rings):
             sel = auto.picks.rings == ring
@@ -273,11 +358,15 @@ class CalibrationSession:
         return auto
 
     def refine(self, options: RefineOptions | None = None, task: Task | None = None) -> CalibrationResult:
-        """Refine the current geometry (after a calibration, a loaded .poni, or hand edits)."""
+        """Refine the current geometry (after a calibration, a loaded .poni, or hand edits), checked against the image."""
         self._check_ready()
         if self.geometry is None:
             raise FitError("There is no geometry to refine yet: calibrate first or load a .poni file.")
-        result = refine_calibration(self.data, self.invalid, self.geometry, self.dspacing, self.picks.control_points(), options, task)
+        task = ensure_task(task)
+        result = refine_calibration(self.data, self.invalid, self.geometry, self.dspacing, self.picks.control_points(), options,
+                                    task.sub(0.0, 0.85))
+        result, self.trust = check_calibration(self.data, self.invalid, self.dspacing, result, options, self.calibrant_name,
+                                               notes=self._notes(), task=task.sub(0.85, 1.0))
         return self._accept("refine", result)
 
     def _accept(self, label: str, result: CalibrationResult) -> CalibrationResult:
@@ -290,6 +379,24 @@ class CalibrationSession:
     @property
     def geometry(self) -> Geometry | None:
         return self.history[-1].geometry if self.history else None
+
+    @property
+    def verdict(self) -> TrustReport | None:
+        """The checks' verdict on the current geometry; None once it is not the last calibration's (edited, loaded)."""
+        if self.trust is None or self.result is None or self.geometry is not self.result.geometry:
+            return None
+        return self.trust
+
+    def geometry_for_masks(self) -> Geometry | None:
+        """The geometry bad-pixel searches may rely on (None: none yet); refused if the checks called it bad.
+
+        A wrong geometry puts the rings where the image has none: every ring pixel then looks hot.
+        """
+        verdict = self.verdict
+        if verdict is not None and verdict.level == "bad":
+            raise FitError("The current calibration was judged bad, so the pixels at one 2θ cannot be compared: "
+                           "fix the calibration first (or search without it, against a median filter).")
+        return self.geometry
 
     def _push(self, label: str, geometry: Geometry, rms: float | None = None) -> None:
         self.history.append(HistoryEntry(label, geometry, rms))

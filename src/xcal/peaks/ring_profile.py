@@ -1,0 +1,106 @@
+"""The image's rings as one radial profile about a geometry's beam centre, for checking ring numbers.
+
+Under a geometry with distance D, every pixel has a radius ρ = D·tan 2θ / pixel: its distance
+from the beam centre on a detector that is not tilted. ρ barely depends on whether D (or the
+ring numbers that set it) is right, because a fit with the wrong numbers still puts the rings
+where they are on the image; only the centre and the tilt matter, and those the picked ring
+fixes. The profile of the image along ρ has a peak at every ring, whatever the geometry
+calls it, so the ratios of the peak radii (tan 2θ ratios) say which calibrant lines they are,
+at which wavelength, and whether the calibrant is the one on the image at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from pyFAI.geometry import Geometry
+from scipy import ndimage, signal
+
+from ..core.detectors import pixel_size
+from ..core.refinement import PointModel
+
+MAX_PIXELS = 400_000  # pixels sampled for the profile (a regular stride over larger images)
+BIN_PX = 0.5  # profile bin width in pixels of ρ
+MIN_SNR = 6.0  # a profile peak must stand this many standard errors over its background
+BACKGROUND_PX = 12.0  # half width of the rolling background (wider than any ring, narrower than ring spacing mostly)
+
+
+@dataclass
+class RingProfile:
+    """Peaks of the tilt-corrected radial profile: one per ring the image shows."""
+
+    radii: np.ndarray  # ρ of each peak, pixels, sorted
+    snr: np.ndarray  # peak height over its standard error
+    width: np.ndarray  # full width at half maximum, pixels
+    pixel: float  # metres: ρ·pixel = D·tan 2θ
+    distance: float  # the geometry's D, metres (ρ·pixel / D = tan 2θ under that geometry)
+
+    def __len__(self) -> int:
+        return len(self.radii)
+
+    def tan_tth(self) -> np.ndarray:
+        """tan 2θ of each peak under the geometry the profile was made with."""
+        return self.radii * self.pixel / self.distance
+
+
+def _sample(valid: np.ndarray, max_pixels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of the valid pixels on a regular stride that keeps at most ~``max_pixels``.
+
+    Each sampled pixel keeps its exact ρ, so the profile stays as sharp as the rings; only its
+    noise grows, and calibrant rings stand far above it.
+    """
+    stride = max(int(np.ceil(np.sqrt(valid.size / max_pixels))), 1)
+    sub = valid[::stride, ::stride]
+    rows, cols = np.nonzero(sub)
+    return rows * stride, cols * stride
+
+
+def ring_profile(data: np.ndarray, invalid: np.ndarray | None, geometry: Geometry, min_snr: float = MIN_SNR) -> RingProfile:
+    """Peaks of the mean intensity against ρ (see the module docstring), strongest rings included."""
+    valid = np.isfinite(data) if invalid is None else (~invalid & np.isfinite(data))
+    pixel = pixel_size(geometry.detector)
+    empty = RingProfile(np.empty(0), np.empty(0), np.empty(0), pixel, float(geometry.dist))
+    if not valid.any():
+        return empty
+    rows, cols = _sample(valid, MAX_PIXELS)
+    tth = PointModel(geometry, rows.astype(float), cols.astype(float)).tth()
+    rho = geometry.dist * np.tan(np.minimum(tth, np.deg2rad(89.0))) / pixel
+    values = data[rows, cols].astype(np.float64)
+    index = (rho / BIN_PX).astype(np.int64)
+    n = int(index.max()) + 1
+    count = np.bincount(index, minlength=n).astype(float)
+    total = np.bincount(index, weights=values, minlength=n)
+    square = np.bincount(index, weights=values * values, minlength=n)
+    filled = count >= 3
+    if filled.sum() < 20:
+        return empty
+    mean = np.where(filled, total / np.maximum(count, 1), np.nan)
+    var = np.where(filled, square / np.maximum(count, 1) - mean**2, np.nan)
+    se = np.sqrt(np.clip(var, 0, None) / np.maximum(count - 1, 1))
+    # Empty bins (gaps, outside the image) are bridged so they make no false peaks.
+    x = np.arange(n)
+    mean = np.interp(x, x[filled], mean[filled])
+    se = np.interp(x, x[filled], se[filled])
+    half = max(int(BACKGROUND_PX / BIN_PX), 3)
+    background = ndimage.minimum_filter1d(mean, 2 * half + 1, mode="nearest")
+    background = ndimage.uniform_filter1d(ndimage.maximum_filter1d(background, 2 * half + 1, mode="nearest"), 2 * half + 1, mode="nearest")
+    signal_ = mean - background
+    # Rings are narrow, so the scatter inside a bin is mostly the ring's own slope: a floor from
+    # the scatter between neighbouring bins keeps the noise honest.
+    diff_noise = 1.4826 * np.median(np.abs(np.diff(signal_))) / np.sqrt(2)
+    noise = np.maximum(se, 0.5 * diff_noise) + 1e-12
+    peaks, props = signal.find_peaks(signal_, prominence=0.0, width=1)
+    if len(peaks) == 0:
+        return empty
+    snr = props["prominences"] / noise[peaks]
+    keep = (snr >= min_snr) & filled[peaks]
+    peaks, snr, width = peaks[keep], snr[keep], props["widths"][keep]
+    # sub-bin position: parabola through the peak bin and its neighbours
+    lo, hi = np.clip(peaks - 1, 0, n - 1), np.clip(peaks + 1, 0, n - 1)
+    y0, y1, y2 = signal_[lo], signal_[peaks], signal_[hi]
+    denom = y0 - 2 * y1 + y2
+    shift = np.where(np.abs(denom) > 1e-12, 0.5 * (y0 - y2) / np.where(np.abs(denom) > 1e-12, denom, 1.0), 0.0)
+    radii = (peaks + 0.5 + np.clip(shift, -0.5, 0.5)) * BIN_PX
+    ok = radii > 2.0
+    return RingProfile(radii[ok], snr[ok], width[ok] * BIN_PX, pixel, float(geometry.dist))
