@@ -16,7 +16,7 @@ import json
 import sys
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +52,8 @@ class AutoOutcome:
     dist_tol_pct: float = DIST_TOL_PCT
     limited: bool = False  # final tolerances widened to the case's photon-statistics limit
     error: str | None = None
+    verdict: str = "-"  # what xcal told the user of its own result: good / check / bad
+    verdict_reasons: list[str] = field(default_factory=list)
 
     @property
     def success(self) -> bool:
@@ -94,6 +96,7 @@ def run_case(name: str, kind: str, session, truth, mpx: float, tolerances: tuple
     out.start_err_px = centre_error(auto.start, truth, shape)
     out.centre_err_px = centre_error(auto.result.geometry, truth, shape)
     out.dist_err_pct = 100.0 * abs(auto.result.geometry.dist - truth.dist) / truth.dist
+    out.verdict, out.verdict_reasons = session.trust.level, list(session.trust.reasons)
     return out
 
 
@@ -102,11 +105,11 @@ def _num(value: float, fmt: str) -> str:
 
 
 def format_table(outcomes: list[AutoOutcome], markdown: bool = False) -> str:
-    header = ("case", "Mpx", "rings", "numbers", "start px", "centre px", "dist %", "s", "no-click", "final")
+    header = ("case", "Mpx", "rings", "numbers", "start px", "centre px", "dist %", "s", "no-click", "final", "verdict")
     rows = [header] + [(
         o.case, f"{o.mpx:.1f}", str(o.rings_found), "-" if o.numbers_right is None else ("right" if o.numbers_right else "WRONG"),
         _num(o.start_err_px, ".3f"), _num(o.centre_err_px, ".4f"), _num(o.dist_err_pct, ".4f"), _num(o.seconds, ".2f"),
-        "OK" if o.success else "FAIL", ("OK*" if o.limited else "OK") if o.accurate else "FAIL",
+        "OK" if o.success else "FAIL", ("OK*" if o.limited else "OK") if o.accurate else "FAIL", o.verdict,
     ) for o in outcomes]
     if markdown:
         lines = ["| " + " | ".join(r) + " |" for r in rows]
@@ -152,6 +155,10 @@ def main(argv: list[str] | None = None) -> int:
         if o.limited:
             print(f"  * {o.case} is photon-limited: judged against {LIMIT_FACTOR:.0f}× its Cramér–Rao bound "
                   f"(centre ≤ {o.centre_tol_px:.3f} px, distance ≤ {o.dist_tol_pct:.4f} %)")
+    alarms = [o for o in outcomes if o.accurate and o.verdict != "good"]
+    print(f"false alarms (accurate, verdict not good): {len(alarms)}")
+    for o in alarms:
+        print(f"  {o.case}: {o.verdict.upper()}: " + " | ".join(o.verdict_reasons))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps([asdict(o) | {"success": o.success, "accurate": o.accurate} for o in outcomes], indent=2))
     print(f"JSON: {args.json}")

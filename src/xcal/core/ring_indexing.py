@@ -79,7 +79,7 @@ def _best_cut(radii, lines, error, value, tolerance, predicted) -> tuple[float, 
     return float(scores[k]), kept, kept >= 0, int(missing[k])
 
 
-def _line_tangents(dspacing: np.ndarray, wavelength: float) -> tuple[np.ndarray, np.ndarray]:
+def line_tangents(dspacing: np.ndarray, wavelength: float) -> tuple[np.ndarray, np.ndarray]:
     """tan 2θ of every calibrant line (inf where it cannot diffract or is beyond 89°), and the usable lines."""
     tth = ring_tth(np.asarray(dspacing, float), np.arange(len(dspacing)), wavelength)
     lines_ok = np.flatnonzero(np.isfinite(tth) & (tth < np.deg2rad(89)))
@@ -169,7 +169,7 @@ def index_rings(
     only breaks near ties: it is often wrong by more than the ring spacing.
     """
     radii, strengths = np.asarray(radii, float), np.asarray(strengths, float)
-    tan_tth, lines_ok = _line_tangents(dspacing, wavelength)
+    tan_tth, lines_ok = line_tangents(dspacing, wavelength)
     if len(radii) == 0 or len(lines_ok) == 0:
         return []
     results: dict[tuple, Indexing] = {}

@@ -127,6 +127,7 @@ class CalibrationSession:
     def _refresh(self) -> None:
         if self.raw is None:
             return
+        self.dropped_clicks = []
         self._data = np.ascontiguousarray(self.transform.apply(self.raw.data))
         invalid = self.raw.invalid.copy()
         self.saturated = find_saturated(self.raw.data, invalid)
@@ -301,11 +302,10 @@ class CalibrationSession:
             raise PickError("No peaks are picked: click on a ring first.")
         task = ensure_task(task)
         result = self._calibrate_picks(0, options, task.sub(0.0, 0.8))
-        main = self._main_ring()
         checking = task.sub(0.8, 1.0)
         recalibrate = (lambda shift: self._calibrate_picks(shift, options, checking)) if check_numbers else None
         checked, self.trust = check_calibration(self.data, self.invalid, self.dspacing, result, options, self.calibrant_name,
-                                                main, recalibrate, self._notes(), checking)
+                                                self.picks.control_points(), recalibrate, self._notes(), checking)
         shift = self.trust.ring_shift
         if shift:
             self.picks.shift_rings(shift)
@@ -328,11 +328,6 @@ class CalibrationSession:
                 raise PickError(f"Ring numbers shifted by {shift:+d} do not exist in {self.calibrant_name}.")
             picks.rings = rings
         return calibrate(self.data, self.invalid, self.detector, self.dspacing, self.wavelength, picks, self.distance, options, task)
-
-    def _main_ring(self) -> int | None:
-        """The picked ring with the most points (0-based): the one the ring-number check moves."""
-        groups = self.picks.groups
-        return max(groups, key=lambda g: len(g.points)).ring if groups else None
 
     def _notes(self) -> list[Correction]:
         """What xcal changed in the inputs on its own before the fit (reported with the verdict)."""

@@ -25,12 +25,13 @@ from .conics import fit_circle
 from .diagnostics import LEVELS, diagnose_points
 from .errors import Cancelled, FitError, XcalError
 from .progress import Task, ensure_task
-from .refinement import FitResult, beam_centre_sigma_px, make_geometry, refine
-from .ring_indexing import Indexing, _line_tangents, agreement, coincidence, index_rings, score_distance
+from .refinement import ControlPoints, FitResult, beam_centre_sigma_px, make_geometry, refine
+from .ring_indexing import Indexing, line_tangents, agreement, coincidence, index_rings, score_distance
 
 HC_KEV_A = 12.398419843320026
 PROFILE_TOLERANCE = 0.008  # relative radius agreement of a profile peak with a line (tilt-corrected radii)
 MAX_SHIFT = 3  # ring-number shifts tried against the typed numbering
+SAME_NUMBERS_REL = 0.03  # distances closer than this with the main ring's number unchanged: same numbering
 SCORE_MARGIN = 1.5  # an alternative numbering must explain this much more ring strength to replace the typed one
 EXPLAINED_OK = 0.8  # a numbering explaining this fraction of the rings' strength accounts for the image
 ACCOUNTS_FOR_ALL = 0.97  # a numbering this complete leaves no room for a better one
@@ -120,10 +121,18 @@ class NumberingCheck:
 
     @property
     def contradicted(self) -> bool:
+        """The image numbers its rings otherwise: a better numbering gives some ring another line.
+
+        A better score for the same main ring's number at a distance a few per cent off is a
+        geometry a little off (sub-panels of a detector at different heights split the rings), not
+        wrong numbers.
+        """
         if self.best is None:
             return False
         if self.typed is None:
             return self.best.matched >= 2
+        if not self.shift and abs(self.best.distance / self.typed.distance - 1) < SAME_NUMBERS_REL:
+            return False  # the same lines a little further or nearer: a detector that is not one flat plane
         return self.best.score > self.typed.score + SCORE_MARGIN and self.best.matched >= self.typed.matched
 
 
@@ -138,7 +147,7 @@ def check_numbering(profile: RingProfile, geometry: Geometry, dspacing: np.ndarr
     if len(profile) == 0:
         return NumberingCheck(None, None, 0)
     radii, snr = profile.radii, profile.snr
-    tan_tth, ok = _line_tangents(dspacing, geometry.wavelength)
+    tan_tth, ok = line_tangents(dspacing, geometry.wavelength)
     typed = score_distance(radii, snr, profile.pixel, tan_tth, ok, geometry.dist, PROFILE_TOLERANCE)
     best, best_shift = typed, 0
     if main_ring is not None and np.isfinite(tan_tth[main_ring]):
@@ -200,7 +209,7 @@ def best_wavelength(profile: RingProfile, dspacing: np.ndarray, given: float) ->
         if line < 0:
             continue
         for lam in grid:
-            tan_tth, ok = _line_tangents(d, lam)
+            tan_tth, ok = line_tangents(d, lam)
             if line not in ok:
                 continue
             distance = profile.radii[k0] * profile.pixel / tan_tth[line]
@@ -249,7 +258,7 @@ def matching_calibrants(profile: RingProfile, wavelength: float, exclude: str | 
             dspacing = np.asarray(load_calibrant(name).dspacing, float)
         except XcalError:
             continue
-        tan_tth = _line_tangents(dspacing, wavelength)[0]
+        tan_tth = line_tangents(dspacing, wavelength)[0]
         if coincidence(profile.radii, profile.snr, tan_tth, PROFILE_TOLERANCE) < EXPLAINED_OK:
             continue
         score, indexing = _agreement_at(profile, dspacing, wavelength)
@@ -263,7 +272,7 @@ def _strong(profile: RingProfile) -> RingProfile:
     if len(profile) == 0:
         return profile
     keep = profile.snr >= max(np.sort(profile.snr)[::-1][: 30][-1], profile.snr.max() / 8.0)
-    return RingProfile(profile.radii[keep], profile.snr[keep], profile.width[keep], profile.pixel, profile.distance)
+    return RingProfile(profile.radii[keep], profile.snr[keep], profile.pixel)
 
 
 def check_wavelength_fit(fit: FitResult, dspacing: np.ndarray, fix: tuple[str, ...]) -> WavelengthCheck:
@@ -327,14 +336,15 @@ def check_calibration(
     result: CalibrationResult,
     options: RefineOptions | None = None,
     calibrant: str | None = None,
-    main_ring: int | None = None,
+    picks: ControlPoints | None = None,
     recalibrate: Callable[[int], CalibrationResult] | None = None,
     notes: list[Correction] | None = None,
     task: Task | None = None,
 ) -> tuple[CalibrationResult, TrustReport]:
     """Check ``result`` against the image; returns the result to keep (ring numbers corrected) and the verdict.
 
-    :param main_ring: the 0-based number of the picked ring with most points (None: no picks typed).
+    :param picks: the user's picks with their typed ring numbers (None: no numbers typed); the ring
+        with most points is the main ring, whose number the check may shift.
     :param recalibrate: runs the calibration again with every typed ring number shifted by the given
         amount; used when the image says the typed numbers are off.
     :param notes: corrections already made before the fit (dropped clicks, saturated pixels).
@@ -343,11 +353,12 @@ def check_calibration(
     task = ensure_task(task)
     task.report(0.0, "Checking the calibration against the image")
     dspacing = np.asarray(dspacing, float)
+    main_ring = int(np.bincount(picks.rings).argmax()) if picks is not None and len(picks) else None
     findings: list[_Finding] = []
     corrections = list(notes or [])
     geometry = result.geometry
     given = geometry.wavelength
-    profile = _evidence(data, invalid, result, dspacing, main_ring)
+    profile = _evidence(data, invalid, result, dspacing, picks)
     matches: list[str] = []
     wavelength: WavelengthCheck | None = None
 
@@ -360,19 +371,24 @@ def check_calibration(
         if corrected is not None:
             corrections.append(corrected)
             geometry = result.geometry
-            profile = _evidence(data, invalid, result, dspacing, main_ring + corrected.ring_shift)
+            profile = _evidence(data, invalid, result, dspacing, picks)
             numbering = check_numbering(profile, geometry, dspacing, main_ring + corrected.ring_shift)
 
     # 2. Calibrant and gross wavelength: does this calibration account for the rings on the image?
     task.check()
     task.report(0.6, "Checking the calibrant and the wavelength")
-    fraction = agreement(numbering.typed, profile.snr) if numbering is not None and numbering.typed is not None else 0.0
+    fraction = accounted(profile, geometry, dspacing)
     inputs_ok = True
     if len(profile) >= MIN_PEAKS and fraction < EXPLAINED_OK:
         contradicted = numbering is not None and numbering.contradicted
         inputs_ok, wavelength, matches = _explain_rings(profile, dspacing, given, calibrant, fraction, findings, contradicted)
     if inputs_ok and numbering is not None and numbering.contradicted:
         findings.append(_Finding(2, _numbering_message(numbering, geometry, main_ring)))
+    elif len(profile) < 2 and len(result.fit.rings) >= 3:
+        # the same rings averaged about the right centre stand out even when faint or spotty
+        findings.append(_Finding(2, "The rings do not line up about this calibration's beam centre (averaged around it "
+                                    "they show no clear ring): the fit went astray, most often from a ring traced wrongly "
+                                    "from the click. Pick the ring again, or pick another ring."))
     elif len(profile) < 2 and main_ring is not None:
         findings.append(_Finding(1, f"Only one ring shows: its number ({main_ring + 1}) and the wavelength alone set the "
                                     "distance, and the image cannot check them."))
@@ -400,10 +416,15 @@ def check_calibration(
         wavelength = check_wavelength_fit(fit, dspacing, tuple(opts.fix))
         if wavelength.status == "differs" and abs(wavelength.fitted / given - 1) > GROSS_WAVELENGTH_REL:
             # a fit that moved far from the given value may sit in a local minimum: ask the rings directly
-            found = best_wavelength(_strong(ring_profile(data, invalid, geometry)), dspacing, given)
+            found = best_wavelength(profile, dspacing, given)
             if found is not None and found[1] >= EXPLAINED_OK and abs(found[0] / given - 1) > GROSS_WAVELENGTH_REL:
                 wavelength = _wrong_wavelength(given, found[0], calibrant)
                 findings.append(_Finding(2, wavelength.message))
+            else:  # the rings' own numbering does not confirm it: the free fit wandered along distance × λ
+                wavelength = WavelengthCheck(given, None, wavelength.sigma, "undetermined",
+                                             f"The rings cannot pin the wavelength here: freed, the fit wanders to "
+                                             f"{wavelength.fitted * 1e10:.4f} Å, which their spacing does not confirm; "
+                                             f"the given {given * 1e10:.5f} Å was used.")
         if wavelength.status == "differs":
             findings.append(_Finding(1, wavelength.message))
 
@@ -416,37 +437,52 @@ def check_calibration(
     return result, report
 
 
+def accounted(profile: RingProfile, geometry: Geometry, dspacing: np.ndarray) -> float:
+    """How well ``geometry`` accounts for the profile's rings (``agreement`` of the numbering it implies).
+
+    Features inside the first calibrant line (beamstop edges, the direct beam's tail, air
+    scatter) are no calibrant ring under any numbering this geometry makes, and do not count.
+    """
+    tan_tth, ok = line_tangents(dspacing, geometry.wavelength)
+    if len(profile) == 0 or len(ok) == 0:
+        return 0.0
+    inner = 0.9 * geometry.dist * tan_tth[ok].min() / profile.pixel
+    beyond = profile.radii >= inner
+    if not beyond.any():
+        return 0.0
+    radii, snr = profile.radii[beyond], profile.snr[beyond]
+    typed = score_distance(radii, snr, profile.pixel, tan_tth, ok, geometry.dist, PROFILE_TOLERANCE)
+    return agreement(typed, snr) if typed is not None else 0.0
+
+
 def _evidence(data: np.ndarray, invalid: np.ndarray | None, result: CalibrationResult, dspacing: np.ndarray,
-              main_ring: int | None) -> RingProfile:
+              picks: ControlPoints | None) -> RingProfile:
     """The image's rings as a profile about the calibrated geometry, or a sharper one if that is poor.
 
     A geometry gone astray (wrong numbers, wrong calibrant) blurs the profile it is judged on, so
     where its own profile does not account for the rings, the first guess and an untilted circle
-    through the main ring are tried too, and the sharpest profile (most ring signal) is the evidence.
+    through the picked (else the best-fitted) ring are tried too, and the sharpest profile (most
+    ring signal) is the evidence.
     """
     profile = _strong(ring_profile(data, invalid, result.geometry))
-    tan_tth, ok = _line_tangents(dspacing, result.geometry.wavelength)
-    typed = score_distance(profile.radii, profile.snr, profile.pixel, tan_tth, ok, result.geometry.dist, PROFILE_TOLERANCE) \
-        if len(profile) else None
-    if typed is not None and agreement(typed, profile.snr) >= EXPLAINED_OK:
+    if accounted(profile, result.geometry, dspacing) >= EXPLAINED_OK:
         return profile
-    others = [_strong(ring_profile(data, invalid, g)) for g in (result.history[0], _untilted(result.fit, main_ring))]
+    points = picks if picks is not None and len(picks) >= 3 else result.fit.points
+    others = [_strong(ring_profile(data, invalid, g)) for g in (result.history[0], _untilted(result.geometry, points))]
     return max([profile, *others], key=lambda p: float(p.snr.sum()))
 
 
-def _untilted(fit: FitResult, ring: int | None) -> Geometry:
-    """An untilted geometry centred on one fitted ring's circle: a profile free of any tilt or number the fit assumed."""
-    points = fit.points
-    if ring is None or not np.any(points.rings == ring):
-        ring = int(np.bincount(points.rings).argmax())
-    sel = points.rings == ring
+def _untilted(geometry: Geometry, points: ControlPoints) -> Geometry:
+    """An untilted geometry centred on the circle through the ring with most points: a profile free
+    of any tilt or ring number a fit assumed."""
+    sel = points.rings == np.bincount(points.rings).argmax()
     try:
         circle = fit_circle(points.rows[sel], points.cols[sel])
     except ValueError:
-        return fit.geometry
-    detector = fit.geometry.detector
-    return make_geometry(fit.geometry, {"poni1": (circle.row + 0.5) * detector.pixel1, "poni2": (circle.col + 0.5) * detector.pixel2,
-                                        "rot1": 0.0, "rot2": 0.0, "rot3": 0.0})
+        return geometry
+    detector = geometry.detector
+    return make_geometry(geometry, {"poni1": (circle.row + 0.5) * detector.pixel1, "poni2": (circle.col + 0.5) * detector.pixel2,
+                                    "rot1": 0.0, "rot2": 0.0, "rot3": 0.0})
 
 
 def _explain_rings(profile: RingProfile, dspacing: np.ndarray, given: float, calibrant: str | None, fraction: float,

@@ -20,7 +20,7 @@ from scipy import ndimage, signal
 from ..core.detectors import pixel_size
 from ..core.refinement import PointModel
 
-MAX_PIXELS = 400_000  # pixels sampled for the profile (a regular stride over larger images)
+MAX_BLOCKS = 1_200_000  # ρ is computed per pixel up to this size, per b×b block beyond
 BIN_PX = 0.5  # profile bin width in pixels of ρ
 MIN_SNR = 6.0  # a profile peak must stand this many standard errors over its background
 BACKGROUND_PX = 12.0  # half width of the rolling background (wider than any ring, narrower than ring spacing mostly)
@@ -32,46 +32,49 @@ class RingProfile:
 
     radii: np.ndarray  # ρ of each peak, pixels, sorted
     snr: np.ndarray  # peak height over its standard error
-    width: np.ndarray  # full width at half maximum, pixels
     pixel: float  # metres: ρ·pixel = D·tan 2θ
-    distance: float  # the geometry's D, metres (ρ·pixel / D = tan 2θ under that geometry)
 
     def __len__(self) -> int:
         return len(self.radii)
 
-    def tan_tth(self) -> np.ndarray:
-        """tan 2θ of each peak under the geometry the profile was made with."""
-        return self.radii * self.pixel / self.distance
 
+def _blocks(data: np.ndarray, valid: np.ndarray, max_blocks: int) -> tuple[np.ndarray, ...]:
+    """Centres, pixel counts, sums and sums of squares of the b×b blocks that hold valid pixels.
 
-def _sample(valid: np.ndarray, max_pixels: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows and columns of the valid pixels on a regular stride that keeps at most ~``max_pixels``.
-
-    Each sampled pixel keeps its exact ρ, so the profile stays as sharp as the rings; only its
-    noise grows, and calibrant rings stand far above it.
+    Every valid pixel counts (weak rings need all their photons), while ρ is computed once per
+    block: b grows with the image so that at most ~``max_blocks`` are left. A block blurs ρ by
+    less than b pixels, far below the ring spacing the checks resolve.
     """
-    stride = max(int(np.ceil(np.sqrt(valid.size / max_pixels))), 1)
-    sub = valid[::stride, ::stride]
-    rows, cols = np.nonzero(sub)
-    return rows * stride, cols * stride
+    b = max(int(round(np.sqrt(valid.size / max_blocks))), 1)
+    h, w = -(-data.shape[0] // b) * b, -(-data.shape[1] // b) * b
+    values = np.zeros((h, w))
+    ok = np.zeros((h, w), bool)
+    values[: data.shape[0], : data.shape[1]] = np.where(valid, data, 0.0)
+    ok[: data.shape[0], : data.shape[1]] = valid
+    shape = (h // b, b, w // b, b)
+    count = ok.reshape(shape).sum(axis=(1, 3))
+    total = values.reshape(shape).sum(axis=(1, 3))
+    square = (values * values).reshape(shape).sum(axis=(1, 3))
+    rows, cols = np.nonzero(count)
+    centre = (b - 1) / 2.0  # pixel i's centre is at i (pyFAI)
+    return rows * b + centre, cols * b + centre, count[rows, cols], total[rows, cols], square[rows, cols]
 
 
 def ring_profile(data: np.ndarray, invalid: np.ndarray | None, geometry: Geometry, min_snr: float = MIN_SNR) -> RingProfile:
     """Peaks of the mean intensity against ρ (see the module docstring), strongest rings included."""
     valid = np.isfinite(data) if invalid is None else (~invalid & np.isfinite(data))
     pixel = pixel_size(geometry.detector)
-    empty = RingProfile(np.empty(0), np.empty(0), np.empty(0), pixel, float(geometry.dist))
+    empty = RingProfile(np.empty(0), np.empty(0), pixel)
     if not valid.any():
         return empty
-    rows, cols = _sample(valid, MAX_PIXELS)
-    tth = PointModel(geometry, rows.astype(float), cols.astype(float)).tth()
+    rows, cols, weight, total_b, square_b = _blocks(data.astype(np.float64, copy=False), valid, MAX_BLOCKS)
+    tth = PointModel(geometry, rows, cols).tth()
     rho = geometry.dist * np.tan(np.minimum(tth, np.deg2rad(89.0))) / pixel
-    values = data[rows, cols].astype(np.float64)
     index = (rho / BIN_PX).astype(np.int64)
     n = int(index.max()) + 1
-    count = np.bincount(index, minlength=n).astype(float)
-    total = np.bincount(index, weights=values, minlength=n)
-    square = np.bincount(index, weights=values * values, minlength=n)
+    count = np.bincount(index, weights=weight, minlength=n)
+    total = np.bincount(index, weights=total_b, minlength=n)
+    square = np.bincount(index, weights=square_b, minlength=n)
     filled = count >= 3
     if filled.sum() < 20:
         return empty
@@ -90,12 +93,12 @@ def ring_profile(data: np.ndarray, invalid: np.ndarray | None, geometry: Geometr
     # the scatter between neighbouring bins keeps the noise honest.
     diff_noise = 1.4826 * np.median(np.abs(np.diff(signal_))) / np.sqrt(2)
     noise = np.maximum(se, 0.5 * diff_noise) + 1e-12
-    peaks, props = signal.find_peaks(signal_, prominence=0.0, width=1)
+    peaks, props = signal.find_peaks(signal_, prominence=0.0)
     if len(peaks) == 0:
         return empty
     snr = props["prominences"] / noise[peaks]
     keep = (snr >= min_snr) & filled[peaks]
-    peaks, snr, width = peaks[keep], snr[keep], props["widths"][keep]
+    peaks, snr = peaks[keep], snr[keep]
     # sub-bin position: parabola through the peak bin and its neighbours
     lo, hi = np.clip(peaks - 1, 0, n - 1), np.clip(peaks + 1, 0, n - 1)
     y0, y1, y2 = signal_[lo], signal_[peaks], signal_[hi]
@@ -103,4 +106,4 @@ def ring_profile(data: np.ndarray, invalid: np.ndarray | None, geometry: Geometr
     shift = np.where(np.abs(denom) > 1e-12, 0.5 * (y0 - y2) / np.where(np.abs(denom) > 1e-12, denom, 1.0), 0.0)
     radii = (peaks + 0.5 + np.clip(shift, -0.5, 0.5)) * BIN_PX
     ok = radii > 2.0
-    return RingProfile(radii[ok], snr[ok], width[ok] * BIN_PX, pixel, float(geometry.dist))
+    return RingProfile(radii[ok], snr[ok], pixel)
