@@ -3,7 +3,8 @@
 A saturated blob has no peak shape: a click on it, or a ring window crossing it, yields points
 at the blob's edge, and half an image stuck at the maximum fed a calibration 270 mm off. Two
 signs, each enough: the maximum is a counter's full scale (2^n − 1 counts), or the maximum forms
-a flat plateau of identical values, which no diffraction peak does.
+a flat plateau of identical values, which no diffraction peak does. A maximum that is also the
+image's typical value (a flat frame) is not saturation.
 """
 
 from __future__ import annotations
@@ -19,14 +20,13 @@ MIN_PLATEAU = 9  # connected pixels of one identical maximum value: a flat top, 
 
 @dataclass
 class SaturatedPixels:
-    mask: np.ndarray  # True = saturated (with a one-pixel margin for blooming)
+    mask: np.ndarray  # True = saturated
     value: float
     count: int  # pixels at the maximum, before the margin
 
     def describe(self) -> str:
         fraction = self.count / self.mask.size
-        return (f"{self.count} saturated pixels ({100 * fraction:.2g} % of the image, value {self.value:g}) "
-                "were excluded, with a one-pixel margin.")
+        return f"{self.count} saturated pixels ({100 * fraction:.2g} % of the image, value {self.value:g}) were excluded."
 
 
 def find_saturated(data: np.ndarray, invalid: np.ndarray | None = None) -> SaturatedPixels | None:
@@ -34,9 +34,10 @@ def find_saturated(data: np.ndarray, invalid: np.ndarray | None = None) -> Satur
     valid = np.isfinite(data) if invalid is None else (~invalid & np.isfinite(data))
     if not valid.any():
         return None
-    top = float(np.max(data[valid]))
-    if top <= 0:
-        return None
+    values = data[valid]
+    top = float(np.max(values))
+    if top <= 0 or top <= float(np.percentile(values[:: max(len(values) // 100_000, 1)], 10)):
+        return None  # a flat frame: its maximum is its typical value, not saturation
     at_top = valid & (data == top)
     count = int(at_top.sum())
     if count < 2:
@@ -45,5 +46,4 @@ def find_saturated(data: np.ndarray, invalid: np.ndarray | None = None) -> Satur
         labels, n = ndimage.label(at_top, structure=np.ones((3, 3), bool))
         if n == 0 or np.bincount(labels.ravel())[1:].max() < MIN_PLATEAU:
             return None
-    mask = ndimage.binary_dilation(at_top, structure=np.ones((3, 3), bool)) & valid
-    return SaturatedPixels(mask, top, count)
+    return SaturatedPixels(at_top, top, count)

@@ -417,7 +417,7 @@ def check_calibration(
         if wavelength.status == "differs" and abs(wavelength.fitted / given - 1) > GROSS_WAVELENGTH_REL:
             # a fit that moved far from the given value may sit in a local minimum: ask the rings directly
             found = best_wavelength(profile, dspacing, given)
-            if found is not None and found[1] >= EXPLAINED_OK and abs(found[0] / given - 1) > GROSS_WAVELENGTH_REL:
+            if found is not None and _better_wavelength(found, given, _agreement_at(profile, dspacing, given)[0]):
                 wavelength = _wrong_wavelength(given, found[0], calibrant)
                 findings.append(_Finding(2, wavelength.message))
             else:  # the rings' own numbering does not confirm it: the free fit wandered along distance × λ
@@ -495,7 +495,7 @@ def _explain_rings(profile: RingProfile, dspacing: np.ndarray, given: float, cal
     name = calibrant or "the calibrant"
     at_given, _ = _agreement_at(profile, dspacing, given)
     grown = best_wavelength(profile, dspacing, given)
-    if grown is not None and grown[1] >= EXPLAINED_OK and grown[1] > at_given + 0.05 and abs(grown[0] / given - 1) > GROSS_WAVELENGTH_REL:
+    if grown is not None and _better_wavelength(grown, given, at_given):
         check = _wrong_wavelength(given, grown[0], calibrant)
         findings.append(_Finding(2, check.message))
         return False, check, []
@@ -516,6 +516,14 @@ def _explain_rings(profile: RingProfile, dspacing: np.ndarray, given: float, cal
                                 "image, and no other calibrant, wavelength or numbering does better: other phases, a "
                                 "sample's rings or detector edges? Check the cake."))
     return True, None, []
+
+
+def _better_wavelength(found: tuple[float, float], given: float, at_given: float) -> bool:
+    """Whether a wavelength found on the rings is a clearly better account of them than the given one:
+    it accounts for them (or for far more of them than the given one) and differs grossly."""
+    lam, score = found
+    clearly = score >= EXPLAINED_OK and score > at_given + 0.05 or score >= 0.65 and score > at_given + 0.15
+    return bool(clearly and abs(lam / given - 1) > GROSS_WAVELENGTH_REL)
 
 
 def _wrong_wavelength(given: float, lam: float, calibrant: str | None) -> WavelengthCheck:
