@@ -485,8 +485,14 @@ def test_xcal_example_command_opens_the_window(qtbot, tmp_path, monkeypatch):
     timer = QTimer()
     timer.timeout.connect(poll)
     timer.start(50)
-    QTimer.singleShot(TIMEOUT_MS, QApplication.instance().quit)  # never hang the suite
-    assert main(["--example"]) == 0
+    guard = QTimer()  # never hang the suite; stopped after, so it cannot quit a later test's event loop
+    guard.setSingleShot(True)
+    guard.timeout.connect(QApplication.instance().quit)
+    guard.start(TIMEOUT_MS)
+    try:
+        assert main(["--example"]) == 0
+    finally:
+        guard.stop()
     assert seen == {"shape": (1043, 981), "calibrant": "CeO2", "settings": str(tmp_path / "xcal.ini"),
                     "detector": "Pilatus1M"}
 

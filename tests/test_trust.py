@@ -298,3 +298,19 @@ def test_ring_profile_shows_every_ring_at_its_radius(data) -> None:
     expected = expected[expected < 760]  # rings that cross a good part of the detector
     nearest = np.min(np.abs(profile.radii[:, None] - expected[None, :]), axis=0)
     assert np.all(nearest < 0.3), nearest
+
+
+def test_a_verdict_does_not_outlive_its_inputs(data) -> None:
+    session = session_for(data)
+    session.pick(*on_ring(1, 30.0), 0)
+    session.calibrate()
+    assert session.verdict is not None and session.trust.ring_shift == 1
+    session.pick(*on_ring(3, 100.0), 3)  # a new pick, typed with the corrected numbers
+    with pytest.raises(PickError, match="picks changed"):
+        session.revert_ring_numbers()  # would renumber the new pick too
+    session.set_calibrant("LaB6")
+    assert session.verdict is None  # judged with CeO2: says nothing of LaB6
+    session.set_calibrant("CeO2")
+    assert session.verdict is not None
+    session.set_image(Image(data.copy(), "next", 0, 1))
+    assert session.verdict is None  # another image

@@ -514,5 +514,5 @@ def diagnose_session(session: "CalibrationSession", cake: Cake | None = None, ge
         raise XcalError("Choose a calibrant first: the diagnostics compare the rings with its lines.")
     result = session.result
     source = result if result is not None and result.geometry is geometry else geometry
-    checks = session.trust.graded if session.trust is not None and source is result else []
+    checks = session.verdict.graded if session.verdict is not None and source is result else []
     return diagnose(source, session.data, session.invalid, session.dspacing, cake, checks=checks)

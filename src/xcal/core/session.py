@@ -74,6 +74,9 @@ class CalibrationSession:
     dropped_clicks: list[Correction] = field(default_factory=list)  # clicks refused by ``pick_clicks``
     _picker: RingPicker | None = field(default=None, repr=False)
     _picker_key: int = field(default=0, repr=False)
+    _data_version: int = field(default=0, repr=False)  # bumped whenever the working image or its masks change
+    _checked: tuple = field(default=(), repr=False)  # what ``trust`` was judged on: image version, calibrant, wavelength
+    _corrected_groups: list[PickGroup] = field(default_factory=list, repr=False)  # picks a ring-number correction moved
     _data: np.ndarray | None = field(default=None, repr=False)
     _invalid: np.ndarray | None = field(default=None, repr=False)
 
@@ -128,6 +131,7 @@ class CalibrationSession:
         if self.raw is None:
             return
         self.dropped_clicks = []
+        self._data_version += 1
         self._data = np.ascontiguousarray(self.transform.apply(self.raw.data))
         invalid = self.raw.invalid.copy()
         self.saturated = find_saturated(self.raw.data, invalid)
@@ -309,14 +313,17 @@ class CalibrationSession:
         shift = self.trust.ring_shift
         if shift:
             self.picks.shift_rings(shift)
+        self._corrected_groups = list(self.picks.groups) if shift else []
         self._push("start", checked.history[0])  # the first guess from the picks, restorable
         return self._accept("calibrate", checked)
 
     def revert_ring_numbers(self, options: RefineOptions | None = None, task: Task | None = None) -> CalibrationResult:
         """Go back to the ring numbers as typed (after the image corrected them) and calibrate with them."""
-        shift = self.trust.ring_shift if self.trust is not None else 0
+        shift = self.trust.ring_shift if self.verdict is not None else 0
         if not shift:
             raise PickError("The ring numbers were not changed: there is nothing to go back to.")
+        if self.picks.groups != self._corrected_groups:
+            raise PickError("The picks changed since xcal corrected the ring numbers: set the ring number and pick again.")
         self.picks.shift_rings(-shift)
         return self.calibrate(options, task, check_numbers=False)
 
@@ -367,6 +374,7 @@ class CalibrationSession:
     def _accept(self, label: str, result: CalibrationResult) -> CalibrationResult:
         self.result = result
         self.wavelength = result.geometry.wavelength
+        self._checked = self._inputs()
         self._push(label, result.geometry, result.fit.rms_deg)
         return result
 
@@ -377,10 +385,15 @@ class CalibrationSession:
 
     @property
     def verdict(self) -> TrustReport | None:
-        """The checks' verdict on the current geometry; None once it is not the last calibration's (edited, loaded)."""
+        """The checks' verdict on the current geometry; None once it is not the last calibration's (edited,
+        loaded), or the image, its masks, the calibrant or the wavelength changed since it was judged."""
         if self.trust is None or self.result is None or self.geometry is not self.result.geometry:
             return None
-        return self.trust
+        return self.trust if self._checked == self._inputs() else None
+
+    def _inputs(self) -> tuple:
+        mask = self.mask.count if self.mask is not None and self.use_mask else 0
+        return (self._data_version, mask, self.calibrant_name, self.wavelength)
 
     def geometry_for_masks(self) -> Geometry | None:
         """The geometry bad-pixel searches may rely on (None: none yet); refused if the checks called it bad.
@@ -390,7 +403,7 @@ class CalibrationSession:
         verdict = self.verdict
         if verdict is not None and verdict.level == "bad":
             raise FitError("The current calibration was judged bad, so the pixels at one 2θ cannot be compared: "
-                           "fix the calibration first (or search without it, against a median filter).")
+                           "fix the calibration first.")
         return self.geometry
 
     def _push(self, label: str, geometry: Geometry, rms: float | None = None) -> None:

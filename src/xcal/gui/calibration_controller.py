@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from pyFAI.detectors import Detector
 from PyQt5.QtCore import QObject
-from PyQt5.QtWidgets import QFileDialog
+from PyQt5.QtWidgets import QFileDialog, QMessageBox
 
 from ..core.calibration import CalibrationResult
 from ..core.circle_calibration import geometry_from_circle
@@ -25,6 +25,7 @@ from ..core.refinement import FitResult, geometry_values
 from ..core.report import report_inputs, write_report
 from .calibration_panel import CUSTOM_DETECTOR
 from .circle_dialog import CircleDialog
+from .verdict_banner import MESSAGE_LEVELS, verdict_lines
 from .views import Views, compute_views
 from .worker import Job, describe_exception
 
@@ -70,6 +71,7 @@ class CalibrationController(QObject):
         p.auto_clicked.connect(self.auto_calibrate)
         self.window.diagnostics_view.report_requested.connect(self.save_report)
         p.refine_clicked.connect(lambda: self.fit("refine"))
+        p.verdict.revert_clicked.connect(lambda: self.fit("revert"))
         p.save_poni_clicked.connect(self.save_poni)
         p.load_poni_clicked.connect(self.load_poni)
         p.circle_dialog_clicked.connect(self.open_circle_dialog)
@@ -256,38 +258,47 @@ class CalibrationController(QObject):
 
     # -- fits --------------------------------------------------------------------------------------
     def fit(self, which: str) -> None:
-        """Calibrate (from the picks) or Refine (from the current geometry) in the worker."""
+        """Calibrate (from the picks), Refine (from the current geometry) or go back to the typed ring numbers, in the worker."""
         if self.runner.blocking:
             return
         options = self.panel.refine_options()
-        method = self.session.calibrate if which == "calibrate" else self.session.refine
-        label = "Calibrating" if which == "calibrate" else "Refining"
-        self.runner.submit(label, lambda task: method(options, task), self._fitted)
+        method, label = {
+            "calibrate": (self.session.calibrate, "Calibrating"),
+            "refine": (self.session.refine, "Refining"),
+            "revert": (self.session.revert_ring_numbers, "Calibrating with your ring numbers"),
+        }[which]
+        rings = self.session.picks.rings()
+        self.runner.submit(label, lambda task: method(options, task), lambda result: self._fitted(result, rings))
 
     def auto_calibrate(self) -> None:
         """No clicks: rings found and numbered on the image, then calibrated, in the worker."""
         if self.runner.blocking:
             return
         options = self.panel.refine_options()
+        self.runner.submit("Calibrating automatically", lambda task: self.session.auto_calibrate(options, task).result, self._fitted)
 
-        def done(result: CalibrationResult) -> None:
-            self.show_picks()  # the traced rings are the picks now
-            self._fitted(result)
-
-        self.runner.submit("Calibrating automatically", lambda task: self.session.auto_calibrate(options, task).result, done)
-
-    def _fitted(self, result: CalibrationResult) -> None:
+    def _fitted(self, result: CalibrationResult, rings_before: list[int] | None = None) -> None:
+        """Show the fit with the core's verdict on it (the verdict's reasons include the fit's warnings)."""
         fit = result.fit
         summary = f"RMS {fit.rms_deg:.5f}° 2θ ({fit.rms_px:.3f} px) on {len(fit.points)} points, {len(fit.rings)} rings."
-        if result.warnings:
-            self.window.show_message(summary + "\n" + "\n".join(result.warnings), "warning")
-        else:
-            self.window.show_message("Calibrated: " + summary, "info")
+        verdict = self.session.verdict
+        lines = verdict_lines(verdict) if verdict is not None else result.warnings
+        level = MESSAGE_LEVELS[verdict.level] if verdict is not None else "warning" if lines else "info"
+        self.window.show_message("\n".join(["Calibrated: " + summary, *lines]), level)
         if self.session.wavelength:
             self.panel.show_wavelength(self.session.wavelength)
+        if rings_before is not None:
+            self._follow_ring_numbers(rings_before)
+        self.show_picks()  # the picks' ring numbers may have changed, and Auto calibrate's traced rings are the picks
         self.panel.tabs.setCurrentIndex(1)
         self.window.tabs.setCurrentWidget(self.window.cake_view)
         self.geometry_changed()
+
+    def _follow_ring_numbers(self, before: list[int]) -> None:
+        """The fit renumbered the picks (the image corrected them, or back to the typed ones): the current ring follows."""
+        after = self.session.picks.rings()
+        if before and after and after[0] != before[0]:
+            self.panel.ring_box.setValue(self.panel.ring_box.value() + after[0] - before[0])
 
     def _edit(self, values: dict[str, float]) -> None:
         if self._try(lambda: self.session.set_geometry_values(**values)):
@@ -308,8 +319,9 @@ class CalibrationController(QObject):
             self.geometry_changed()
 
     def geometry_changed(self) -> None:
-        """Show the session's current geometry, its fit and history, and recompute the views."""
+        """Show the session's current geometry, its fit, verdict and history, and recompute the views."""
         self.panel.parameters.show_geometry(self.session.geometry, self._fit(), self.session.history)
+        self.panel.verdict.show_verdict(self.session.verdict, self.session.geometry is not None)
         self.request_views()
 
     # -- views -------------------------------------------------------------------------------------
@@ -387,6 +399,9 @@ class CalibrationController(QObject):
         if self.session.geometry is None:
             self.window.show_message("There is no calibration to save yet: pick a ring and press Calibrate.")
             return False
+        verdict = self.session.verdict
+        if verdict is not None and verdict.level == "bad" and not self._save_bad_anyway(verdict.reasons[0]):
+            return False
         path = self.window.ask_save_path("Save calibration", ".poni", "pyFAI calibration (*.poni)")
         if not path:
             return False
@@ -397,8 +412,19 @@ class CalibrationController(QObject):
             self.window.show_message(describe_exception(exc))
             return False
         self.saved_geometry = geometry
-        self.window.show_message(f"Calibration saved to {path}.", "info")
+        if verdict is not None and verdict.level != "good":
+            self.window.show_message("\n".join([f"Calibration saved to {path}.", *verdict_lines(verdict)]), MESSAGE_LEVELS[verdict.level])
+        else:
+            self.window.show_message(f"Calibration saved to {path}.", "info")
         return True
+
+    def _save_bad_anyway(self, reason: str) -> bool:
+        """A calibration the checks call bad is saved only if the user insists (the answer defaults to No)."""
+        answer = QMessageBox.question(
+            self.window, "Save a bad calibration?",
+            f"The checks judged this calibration bad:\n\n{reason}\n\nSave it anyway?",
+            QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
+        return answer == QMessageBox.Yes
 
     def save_report(self) -> None:
         """Write the calibration report of the geometry shown (in the worker)."""

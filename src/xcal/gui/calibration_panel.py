@@ -21,6 +21,7 @@ from ..core.session import HC_KEV_A
 from ..peaks.ring_extraction import ExtractionOptions
 from .parameters_widget import ParametersWidget
 from .settings import Settings
+from .verdict_banner import VerdictBanner
 
 CUSTOM_DETECTOR = "Custom pixel size"
 _OTHER_FILE = "\x00file"  # item data of the "Other file…" calibrant entry
@@ -90,6 +91,7 @@ class CalibrationPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.parameters = ParametersWidget()
+        self.verdict = VerdictBanner()
         self.tabs = QTabWidget()
         self.tabs.addTab(_scrolled(self._start_values(), self._peak_selection(), self._refinement_options()), "Setup")
         self.tabs.addTab(_scrolled(self.parameters), "Geometry")
@@ -118,6 +120,7 @@ class CalibrationPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.tabs, 1)
+        layout.addWidget(self.verdict)  # in view on every tab: it says what to change under Setup too
         layout.addLayout(buttons)
 
         self.calibrate_button.clicked.connect(self.calibrate_clicked)

@@ -156,7 +156,7 @@ class MainWindow(QMainWindow):
         for index in range(self.panel.tabs.count()):
             self.panel.tabs.widget(index).setEnabled(not blocked)
         for button in (self.panel.auto_button, self.panel.calibrate_button, self.panel.refine_button, self.panel.save_poni_button,
-                       self.panel.load_poni_button, self.panel.circle_button):
+                       self.panel.load_poni_button, self.panel.circle_button, self.panel.verdict.revert_button):
             button.setEnabled(not blocked)
         self.toolbar.setEnabled(not blocked)
         self.mask_panel.setEnabled(not blocked)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from PyQt5.QtCore import QObject
 from PyQt5.QtWidgets import QFileDialog
 
+from ..core.errors import XcalError
 from ..core.hot_pixels import BadPixels, find_bad_pixels
 from ..core.images import split_hdf5_source
 from ..core.masks import MASK_SUFFIXES, MaskModel
@@ -195,10 +196,17 @@ class MaskController(QObject):
         self.window.calibration.request_views()
 
     def find_bad_pixels(self, sigma: float) -> None:
+        """Search in the worker, against the pixels at one 2θ when the geometry can be relied on."""
         session = self.session
         if self._ready() is None:
             return
-        data, invalid, geometry, mask = session.data, session.invalid, session.geometry, session.mask
+        try:
+            geometry = session.geometry_for_masks()  # a bad calibration would make every ring pixel look hot
+        except XcalError as exc:
+            self.show_suggestion(None)
+            self.window.show_message(str(exc))
+            return
+        data, invalid, mask = session.data, session.invalid, session.mask
 
         def search(task):
             two_theta = None if geometry is None else mask.angle_maps(geometry)[0]  # kept for the Arc tool
