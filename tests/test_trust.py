@@ -177,6 +177,22 @@ def test_energy_one_percent_off_is_measured_and_warned(example, tmp_path) -> Non
     assert "check the energy" in summary["verdict"]["reasons"][0]
 
 
+def test_energy_one_percent_off_on_a_real_image_is_warned(real_data, tmp_path) -> None:
+    """aps1idc (CeO2, 61.332 keV, Pilatus 2M): 1 % too much energy moved the distance by 1.03 %
+    behind a 'good' verdict, because the rings' spacing alone cannot confirm a 1 % λ shift. The
+    free-λ fit can, and its answer must stand as a warning."""
+    image = f"{real_data / 'aps1idc_CeO2_Pilatus2M_61keV.hdf5'}::/imageseries/images"
+    out = tmp_path / "c.poni"
+    args = ["calibrate", image, "--calibrant", "CeO2", "--energy", 61.9456, "--detector", "Pilatus2M",
+            "--click", "1033.23,697.37,1", "-o", out, "--json"]
+    code, summary, err = run_cli(*args)
+    assert code == 3, err
+    check = summary["wavelength_check"]
+    assert check["status"] == "differs"
+    assert check["fitted_A"] == pytest.approx(0.202152, rel=0.005)  # the reference wavelength
+    assert "check the energy" in " ".join(summary["verdict"]["reasons"])
+
+
 def test_right_inputs_give_a_good_verdict_and_an_agreeing_wavelength(example, tmp_path) -> None:
     out = tmp_path / "c.poni"
     code, summary, err = run_cli(*cli_args(example, out, "--click", click_arg(*on_ring(0), 1)))

@@ -45,6 +45,9 @@ GROSS_WAVELENGTH_REL = 0.01  # a wavelength this far off is a wrong input, not a
 # that can tell it at all.
 WAVELENGTH_MIN_REL = 0.0075
 WAVELENGTH_UNDETERMINED_REL = 0.01  # σ(λ)/λ above this: one image cannot tell the wavelength
+# A free-λ fit this far off that the ring spacing does not confirm has wandered along distance × λ
+# (a local minimum); closer, the spacing cannot tell, and the fit's own answer stands as a warning.
+WANDER_REL = 0.03
 CENTRE_SIGMA_PX, DIST_SIGMA_REL, TILT_SIGMA_DEG = 1.0, 0.01, 1.0  # beyond these a parameter is not determined
 
 
@@ -420,7 +423,7 @@ def check_calibration(
             if found is not None and _better_wavelength(found, given, _agreement_at(profile, dspacing, given)[0]):
                 wavelength = _wrong_wavelength(given, found[0], calibrant)
                 findings.append(_Finding(2, wavelength.message))
-            else:  # the rings' own numbering does not confirm it: the free fit wandered along distance × λ
+            elif abs(wavelength.fitted / given - 1) > WANDER_REL:  # not confirmed by the spacing: a wander
                 wavelength = WavelengthCheck(given, None, wavelength.sigma, "undetermined",
                                              f"The rings cannot pin the wavelength here: freed, the fit wanders to "
                                              f"{wavelength.fitted * 1e10:.4f} Å, which their spacing does not confirm; "
