@@ -340,15 +340,34 @@ def test_corrections_load_checks_files(tmp_path) -> None:
 
 def test_settings_are_checked() -> None:
     assert IntegrationSettings(azimuth_range=(10, 20)).azimuth_range == (10.0, 20.0)
+    assert IntegrationSettings(npt=np.int64(500), polarization=np.float32(0.5)).polarization == 0.5
     for bad, message in (({"unit": "r_mm"}, "Unknown unit 'r_mm'"), ({"cake_unit": "d_A"}, "Unknown cake unit"),
-                         ({"npt": 1}, "at least 2"), ({"npt": 2.5}, "integer"),
-                         ({"polarization": 1.5}, "between -1 and 1"),
-                         ({"azimuth_range": (10, 10)}, "is empty"), ({"azimuth_range": (0, np.nan)}, "finite")):
+                         ({"unit": None}, "Unknown unit None"),
+                         ({"npt": 1}, r"npt\) must be an integer from 2 to 100000 \(got 1\)"), ({"npt": 2.5}, "integer"),
+                         ({"npt": -5}, "got -5"), ({"npt": 10**12}, "from 2 to 100000"), ({"npt": True}, "got True"),
+                         ({"npt": "2000"}, "got '2000'"), ({"cake_npt": 0}, r"cake_npt\)"),
+                         ({"cake_npt_azimuth": 10_000}, r"cake_npt_azimuth\) must be an integer from 2 to 3600"),
+                         ({"cake_npt": 100_000, "cake_npt_azimuth": 3600}, "too large"),
+                         ({"polarization": 1.5}, "between -1 and 1"), ({"polarization": np.nan}, "between -1 and 1"),
+                         ({"polarization": "0.99"}, "got '0.99'"), ({"polarization": True}, "got True"),
+                         ({"solid_angle": "no"}, "solid_angle must be True or False"),
+                         ({"azimuth_range": (10, 10)}, "is empty"), ({"azimuth_range": (0, np.nan)}, "finite"),
+                         ({"azimuth_range": (0, "90")}, "two angles"), ({"azimuth_range": 90}, "two angles"),
+                         ({"azimuth_range": (0, 30, 60)}, "two angles")):
         with pytest.raises(XcalError, match=message):
             IntegrationSettings(**bad)
     lines = IntegrationSettings(unit="q_A^-1", azimuth_range=(-30, 60), polarization=0.99).header()
     assert "Unit: q_A^-1, points: 2000, azimuth range: -30 to 60 deg" in lines
     assert "Polarization factor: 0.99, solid-angle correction: yes" in lines
+
+
+def test_integrator_refuses_unusable_point_counts(case) -> None:
+    """Direct calls (the GUI's views) get the settings' messages, not pyFAI's assertion or a memory error."""
+    integrator = Integrator()
+    with pytest.raises(XcalError, match=r"npt\) must be an integer from 2 to 100000 \(got -5\)"):
+        integrator.pattern(case["data"], case["geometry"], npt=-5)
+    with pytest.raises(XcalError, match=r"npt_azimuth\) must be an integer from 2 to 3600 \(got 0\)"):
+        integrator.cake(case["data"], case["geometry"], npt_azimuth=0)
 
 
 @pytest.mark.parametrize(("given", "expected"), [

@@ -39,6 +39,11 @@ METHOD = ("bbox", "histogram", "cython")
 # Pilatus) would also drop legitimate values of a dark-corrected image. NaN matches nothing.
 _NO_DUMMY = float("nan")
 MAX_TABLES = 4  # look-up tables kept for one geometry (a few units / point counts / ranges)
+# Bounds of the binning: past them an integration would only exhaust the memory (a pattern of
+# 10⁵ points oversamples the largest detectors' diagonals twenty-fold; a cake of 2·10⁷ bins is 160 MB).
+MAX_NPT = 100_000
+MAX_NPT_AZIMUTH = 3600
+MAX_CAKE_BINS = 20_000_000
 
 log = logging.getLogger(__name__)
 
@@ -73,18 +78,29 @@ class IntegrationSettings:
     cake_npt_azimuth: int = 360
 
     def __post_init__(self) -> None:
-        if self.unit not in PATTERN_UNITS:
-            raise XcalError(f"Unknown unit {self.unit!r}: use one of {', '.join(PATTERN_UNITS)}.")
-        if self.cake_unit not in CAKE_UNITS:
-            raise XcalError(f"Unknown cake unit {self.cake_unit!r}: use one of {', '.join(CAKE_UNITS)}.")
-        for name in ("npt", "cake_npt", "cake_npt_azimuth"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value < 2:
-                raise XcalError(f"The number of points ({name}) must be an integer of at least 2 (got {value!r}).")
-        if self.polarization is not None and not -1 <= self.polarization <= 1:
-            raise XcalError(f"The polarization factor must lie between -1 and 1 (got {self.polarization}).")
+        """Refuse unusable settings here, so the GUI, the CLI and Python callers get the same messages."""
+        _check_unit(self.unit, PATTERN_UNITS, "unit")
+        _check_unit(self.cake_unit, CAKE_UNITS, "cake_unit")
+        check_npt(self.npt, "npt")
+        check_npt(self.cake_npt, "cake_npt")
+        check_npt(self.cake_npt_azimuth, "cake_npt_azimuth", MAX_NPT_AZIMUTH)
+        if self.cake_npt * self.cake_npt_azimuth > MAX_CAKE_BINS:
+            raise XcalError(f"The cake of {self.cake_npt} x {self.cake_npt_azimuth} bins is too large "
+                            f"(at most {MAX_CAKE_BINS:.0e} bins): lower cake_npt or cake_npt_azimuth.")
+        if self.polarization is not None:
+            if not _is_real(self.polarization) or not -1 <= self.polarization <= 1:
+                raise XcalError(f"The polarization factor must be a number between -1 and 1, or None for no "
+                                f"correction (got {self.polarization!r}).")
+            object.__setattr__(self, "polarization", float(self.polarization))
+        if not isinstance(self.solid_angle, (bool, np.bool_)):
+            raise XcalError(f"solid_angle must be True or False (got {self.solid_angle!r}).")
         if self.azimuth_range is not None:
-            object.__setattr__(self, "azimuth_range", tuple(float(a) for a in self.azimuth_range))
+            rng = self.azimuth_range
+            if isinstance(rng, (str, bytes)) or not hasattr(rng, "__len__") or len(rng) != 2 \
+                    or not all(_is_real(a) for a in rng):
+                raise XcalError(f"The azimuth range must be two angles in degrees, (from, to), or None "
+                                f"(got {rng!r}).")
+            object.__setattr__(self, "azimuth_range", tuple(float(a) for a in rng))
             azimuth_frame(self.azimuth_range)  # raises if unusable
 
     def header(self) -> list[str]:
@@ -94,6 +110,23 @@ class IntegrationSettings:
         return [f"Unit: {self.unit}, points: {self.npt}, azimuth range: {azimuth}",
                 f"Polarization factor: {polarization}, solid-angle correction: {'yes' if self.solid_angle else 'no'}",
                 "Method: pixel splitting bbox (pyFAI)"]
+
+
+def _is_real(value: object) -> bool:
+    """A real number (int, float, numpy scalar), not a bool or a string."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def _check_unit(unit: object, allowed: tuple[str, ...], name: str) -> None:
+    if not isinstance(unit, str) or unit not in allowed:
+        what = "Unknown unit" if name == "unit" else "Unknown cake unit"
+        raise XcalError(f"{what} {unit!r} ({name}): use one of {', '.join(allowed)}.")
+
+
+def check_npt(value: object, name: str = "npt", maximum: int = MAX_NPT) -> None:
+    """Refuse a number of bins that is not an integer in 2..``maximum`` (pyFAI asserts, or fills the memory)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or not 2 <= value <= maximum:
+        raise XcalError(f"The number of points ({name}) must be an integer from 2 to {maximum} (got {value!r}).")
 
 
 def azimuth_frame(azimuth_range: tuple[float, float] | None) -> tuple[bool, tuple[float, float] | None]:
@@ -282,8 +315,8 @@ class Integrator:
         ``mask`` is static (part of the cache key); ``invalid`` marks this frame's unusable pixels
         (e.g. negative values) on top of it; ``sigma`` adds Poisson standard errors.
         """
-        if unit not in PATTERN_UNITS:
-            raise XcalError(f"Unknown unit {unit!r}: use one of {', '.join(PATTERN_UNITS)}.")
+        _check_unit(unit, PATTERN_UNITS, "unit")
+        check_npt(npt)
         disc, rng = azimuth_frame(azimuth_range)
         run = _Run(self, data, geometry, mask, solid_angle, polarization, corrections, invalid, sigma)
         key = (npt, _pyfai_unit(unit), disc, rng)
@@ -319,8 +352,9 @@ class Integrator:
         invalid: np.ndarray | None = None,
     ) -> Cake:
         """2θ (or q) × χ over 360°: straight calibrant lines mean a good calibration."""
-        if unit not in CAKE_UNITS:
-            raise XcalError(f"Unknown cake unit {unit!r}: use one of {', '.join(CAKE_UNITS)}.")
+        _check_unit(unit, CAKE_UNITS, "cake_unit")
+        check_npt(npt_radial, "npt_radial")
+        check_npt(npt_azimuth, "npt_azimuth", MAX_NPT_AZIMUTH)
         run = _Run(self, data, geometry, mask, solid_angle, polarization, corrections, invalid, False)
         key = ((npt_radial, npt_azimuth), unit, False, None)
         table = self._table(run.prep, key) if self.sparse else None
