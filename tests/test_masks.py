@@ -297,14 +297,14 @@ def test_file_conventions(tmp_path) -> None:
     write_mask(tmp_path / "a.mask", mask)
     dioptas = np.array(PILImage.open(tmp_path / "a.mask"))  # how Dioptas reads its .mask files
     assert dioptas.shape == mask.shape and set(np.unique(dioptas)) == {0, 1}
-    assert np.array_equal(dioptas == 1, mask)
+    assert np.array_equal(dioptas == 1, mask[::-1])  # in the rows of Dioptas' up-down flipped image
     write_mask(tmp_path / "a.edf", mask)
     edf = fabio.open(str(tmp_path / "a.edf")).data
     assert edf.dtype == np.int8 and np.array_equal(edf == 1, mask)  # pyFAI/Fit2D: 1 = masked
     write_mask(tmp_path / "a.npy", mask)
     assert np.array_equal(np.load(tmp_path / "a.npy") == 1, mask)
-    # a Dioptas mask (deflate-compressed int8 TIFF written by PIL) reads back
-    PILImage.fromarray(mask.astype(np.int8)).save(tmp_path / "dioptas.mask", "tiff", compression="tiff_deflate")
+    # a Dioptas mask (deflate-compressed int8 TIFF written by PIL, in its flipped image's rows) reads back
+    PILImage.fromarray(mask[::-1].astype(np.int8)).save(tmp_path / "dioptas.mask", "tiff", compression="tiff_deflate")
     assert np.array_equal(read_mask(tmp_path / "dioptas.mask"), mask)
 
 

@@ -4,9 +4,10 @@ The :class:`MaskModel` holds a boolean array in the working frame (see ``session
 operation is one method that records one undo step. Shapes are rasterised by
 :mod:`.mask_shapes`, in pyFAI pixel indices (pixel i's centre at i).
 
-Files: ``.mask`` is a TIFF of 0/1 bytes as Dioptas writes it, ``.edf`` the pyFAI/Fit2D
-convention (1 = masked), ``.npy`` a NumPy array; any image format fabio reads is accepted on
-reading. Masks are read without the checks an image gets: an all-zero mask is valid.
+Files: ``.mask`` is a TIFF of 0/1 bytes in Dioptas' rows (up-down flipped, see ``dioptas_files``),
+``.edf`` the pyFAI/Fit2D convention (1 = masked), ``.npy`` a NumPy array; any image format fabio
+reads is accepted on reading. Masks are read without the checks an image gets: an all-zero mask
+is valid.
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ from scipy import ndimage
 
 from . import mask_shapes
 from .atomic import atomic_path, atomic_writer
+from .dioptas_files import image_rows, tiff_mask
 from .errors import ImageError, XcalError
 from .mask_shapes import AngleMaps, Region
 from .transforms import ImageTransform
 
-MASK_SUFFIXES = (".mask", ".edf", ".npy")  # what write_mask writes; .tif/.tiff are written as .mask
+MASK_SUFFIXES = (".mask", ".edf", ".npy")  # what write_mask writes; .tif/.tiff too, in the image's rows
 MAX_UNDO = 100
 
 
@@ -56,6 +58,7 @@ def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> 
         raise ImageError(
             f"Mask {name} is {data.shape[0]} x {data.shape[1]} pixels but the image is {shape[0]} x {shape[1]}."
         )
+    data = image_rows(path, data)  # a Dioptas .mask holds the rows up-down flipped
     return np.asarray(data != 0)
 
 
@@ -73,7 +76,7 @@ def write_mask(path: str | os.PathLike, mask: np.ndarray) -> None:
                 np.save(handle, data)
         elif suffix in (".mask", ".tif", ".tiff"):
             with atomic_path(path) as tmp:
-                fabio.tifimage.TifImage(data=data).write(str(tmp))
+                tiff_mask(path, data).write(str(tmp))
         elif suffix == ".edf":
             with atomic_path(path) as tmp:
                 fabio.edfimage.EdfImage(data=data).write(str(tmp))
