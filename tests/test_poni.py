@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import fabio
@@ -228,11 +227,8 @@ def test_score_orientation_prefers_true_geometry() -> None:
     flipped = Geometry(dist=0.2, poni1=0.06, poni2=0.09, rot1=0.02, rot2=-0.01, wavelength=4e-11,
                        detector=detector_factory("Pilatus1M", {"orientation": 2}))
     image = ring_image(true, get_calibrant("CeO2"), shape, fwhm_deg=0.03, noise=True)
-    start = time.perf_counter()
     good = score_orientation(true, image, None)
-    elapsed = time.perf_counter() - start
     assert good > 2 * score_orientation(flipped, image, None)
-    assert elapsed < 0.5  # ~0.05 s measured on 1 Mpx
 
 
 def _tilted(seed: int) -> Geometry:
