@@ -2,27 +2,31 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
 
 .PHONY: run test bench install clean
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
-	touch $(STAMP)
 
-install: $(STAMP)
+# One stamp per extra, redone when pyproject.toml changes: gui = the application (Qt);
+# test = the application and the test tools. The command line alone needs no extra.
+$(VENV)/.installed-%: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[$*]"
+	touch $@
 
-run: $(STAMP)
+install: $(VENV)/.installed-gui
+
+# xcal checks the system libraries Qt's window needs and prints the apt-get line for any missing.
+run: $(VENV)/.installed-gui
 	$(BIN)/xcal --example
 
 # A pyqtgraph view deleted with paints pending can crash a test process (rare, GUI tests only):
 # xdist restarts the worker and the crashed test, and only that, runs again.
-test: $(STAMP)
+test: $(VENV)/.installed-test
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -n 2 --reruns 2 --only-rerun crashed tests
 
-bench: $(STAMP)
+bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/calibration.py
 
 clean:

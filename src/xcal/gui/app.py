@@ -1,4 +1,8 @@
-"""Start the application: ``xcal``, ``xcal IMAGE [--frame N]`` or ``xcal --example``."""
+"""Start the application: ``xcal``, ``xcal IMAGE [--frame N]`` or ``xcal --example``.
+
+Qt is imported only once :mod:`.system_check` has found what it needs, so that a missing GUI extra
+or system library is one message with the command that installs it, not a traceback or Qt's abort.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,7 @@ import sys
 import traceback
 from types import TracebackType
 
-from PyQt5.QtWidgets import QApplication
-
-from .main_window import MainWindow
+from .system_check import gui_problem, qt_import_problem
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,6 +29,17 @@ def _parser() -> argparse.ArgumentParser:
 def run_gui(argv: list[str] | None = None) -> int:
     """Open the main window; returns the application's exit status."""
     args = _parser().parse_args(argv)
+    problem = gui_problem()
+    if problem:
+        print(problem, file=sys.stderr)
+        return 1
+    try:
+        from PyQt5.QtWidgets import QApplication
+    except ImportError as exc:
+        print(qt_import_problem(exc), file=sys.stderr)
+        return 1
+    from .main_window import MainWindow
+
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("xcal")
     app.setOrganizationName("xcal")
