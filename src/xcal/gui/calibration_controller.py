@@ -18,6 +18,7 @@ from PyQt5.QtWidgets import QFileDialog, QMessageBox
 
 from ..core.calibration import CalibrationResult
 from ..core.circle_calibration import geometry_from_circle
+from ..core.dioptas_files import save_session_for_dioptas
 from ..core.errors import XcalError
 from ..core.picks import PickSet
 from ..core.poni import from_fit2d
@@ -73,6 +74,7 @@ class CalibrationController(QObject):
         p.refine_clicked.connect(lambda: self.fit("refine"))
         p.verdict.revert_clicked.connect(lambda: self.fit("revert"))
         p.save_poni_clicked.connect(self.save_poni)
+        p.save_dioptas_clicked.connect(self.save_for_dioptas)
         p.load_poni_clicked.connect(self.load_poni)
         p.circle_dialog_clicked.connect(self.open_circle_dialog)
         p.parameters.pyfai_edited.connect(lambda name, value: self._edit({name: value}))
@@ -396,26 +398,35 @@ class CalibrationController(QObject):
     # -- .poni -------------------------------------------------------------------------------------
     def save_poni(self) -> bool:
         """Ask for a file and save the calibration; True if saved."""
+        return self._save_calibration("Save calibration", "pyFAI calibration (*.poni)", self.session.save_poni, "")
+
+    def save_for_dioptas(self) -> bool:
+        """Ask for a file and save the calibration as Dioptas reads it right (``core.dioptas_files``); True if saved."""
+        return self._save_calibration("Save calibration for Dioptas", "Dioptas calibration (*.poni)",
+                                      lambda path: save_session_for_dioptas(self.session, path), " for Dioptas")
+
+    def _save_calibration(self, title: str, filters: str, write: Callable[[str], None], what: str) -> bool:
+        """Ask for a .poni file name and ``write`` the calibration there; True if saved."""
         if self.session.geometry is None:
             self.window.show_message("There is no calibration to save yet: pick a ring and press Calibrate.")
             return False
         verdict = self.session.verdict
         if verdict is not None and verdict.level == "bad" and not self._save_bad_anyway(verdict.reasons[0]):
             return False
-        path = self.window.ask_save_path("Save calibration", ".poni", "pyFAI calibration (*.poni)")
+        path = self.window.ask_save_path(title, ".poni", filters)
         if not path:
             return False
         geometry = self.session.geometry
         try:
-            self.session.save_poni(path)
+            write(path)
         except Exception as exc:  # noqa: BLE001
             self.window.show_message(describe_exception(exc))
             return False
         self.saved_geometry = geometry
         if verdict is not None and verdict.level != "good":
-            self.window.show_message("\n".join([f"Calibration saved to {path}.", *verdict_lines(verdict)]), MESSAGE_LEVELS[verdict.level])
+            self.window.show_message("\n".join([f"Calibration saved{what} to {path}.", *verdict_lines(verdict)]), MESSAGE_LEVELS[verdict.level])
         else:
-            self.window.show_message(f"Calibration saved to {path}.", "info")
+            self.window.show_message(f"Calibration saved{what} to {path}.", "info")
         return True
 
     def _save_bad_anyway(self, reason: str) -> bool:

@@ -85,6 +85,7 @@ class CalibrationPanel(QWidget):
     auto_clicked = pyqtSignal()
     refine_clicked = pyqtSignal()
     save_poni_clicked = pyqtSignal()
+    save_dioptas_clicked = pyqtSignal()
     load_poni_clicked = pyqtSignal()
     circle_dialog_clicked = pyqtSignal()
 
@@ -104,6 +105,9 @@ class CalibrationPanel(QWidget):
         self.refine_button = QPushButton("Refine")
         self.refine_button.setToolTip("Refine the current geometry again (after edits, a loaded .poni or new options)")
         self.save_poni_button = QPushButton("Save Calibration…")
+        self.save_dioptas_button = QPushButton("Save for Dioptas…")
+        self.save_dioptas_button.setToolTip("Save the calibration as Dioptas reads it (Dioptas flips images up-down "
+                                            "and ignores the detector orientation); pyFAI reads this file right too")
         self.load_poni_button = QPushButton("Load Calibration…")
         self.circle_button = QPushButton("Manual calibration by point selection…")
         self.circle_button.setToolTip("Untilted detector (SAXS, fibre): click points on one ring, fit a circle, "
@@ -114,7 +118,8 @@ class CalibrationPanel(QWidget):
         buttons.addWidget(self.auto_button, 0, 0)
         buttons.addWidget(self.calibrate_button, 0, 1)
         buttons.addWidget(self.refine_button, 0, 2)
-        buttons.addWidget(self.save_poni_button, 1, 0, 1, 2)
+        buttons.addWidget(self.save_poni_button, 1, 0)
+        buttons.addWidget(self.save_dioptas_button, 1, 1)
         buttons.addWidget(self.load_poni_button, 1, 2)
         buttons.addWidget(self.circle_button, 2, 0, 1, 3)
         layout = QVBoxLayout(self)
@@ -127,6 +132,7 @@ class CalibrationPanel(QWidget):
         self.auto_button.clicked.connect(self.auto_clicked)
         self.refine_button.clicked.connect(self.refine_clicked)
         self.save_poni_button.clicked.connect(self.save_poni_clicked)
+        self.save_dioptas_button.clicked.connect(self.save_dioptas_clicked)
         self.load_poni_button.clicked.connect(self.load_poni_clicked)
         self.circle_button.clicked.connect(self.circle_dialog_clicked)
 
