@@ -10,6 +10,7 @@ has its Debian package in the table the README's apt-get line is checked against
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -23,11 +24,13 @@ import pytest
 from pyFAI.detectors import Detector
 
 from xcal.core.poni import write_poni
+from xcal.gui import system_check
 from xcal.core.refinement import new_geometry
 from xcal.gui.system_check import (
     DEPENDENCY_PACKAGES,
     GUI_MODULES,
     PACKAGES,
+    gui_install_command,
     gui_problem,
     install_command,
     pyqt_folder,
@@ -115,8 +118,24 @@ def test_application_without_the_gui_extra_says_how_to_get_it() -> None:
     for argv in ([], ["--example"]):
         proc = run_python(WITHOUT_QT + f"from xcal.cli import main\nsys.exit(main({argv!r}))")
         assert proc.returncode == 1
-        assert proc.stderr.count("\n") == 1 and 'pip install "xcal[gui]"' in proc.stderr, proc.stderr
+        assert proc.stderr.count("\n") == 1 and f"{shlex.quote(sys.executable)} -m pip install" in proc.stderr, proc.stderr
+        assert '[gui]"' in proc.stderr
         assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("origin, extra", [
+    ('{"url": "file:///home/me/xcal", "dir_info": {"editable": true}}', '-e "/home/me/xcal[gui]"'),  # make run, pip -e
+    ('{"url": "file:///home/me/xcal", "dir_info": {}}', '"/home/me/xcal[gui]"'),  # pip install .
+    (None, '"xcal[gui]"'),  # from the package index: no direct_url.json
+])
+def test_gui_install_command_installs_from_where_xcal_came(origin: str | None, extra: str,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    class Installed:
+        def read_text(self, name: str) -> str | None:
+            return origin if name == "direct_url.json" else None
+
+    monkeypatch.setattr(system_check.metadata, "distribution", lambda name: Installed())
+    assert gui_install_command() == f"{shlex.quote(sys.executable)} -m pip install {extra}"
 
 
 def test_license_is_mit() -> None:

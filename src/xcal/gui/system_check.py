@@ -10,16 +10,20 @@ modules xcal uses cannot find.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping
+from importlib import metadata
 from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 GUI_MODULES = ("PyQt5", "pyqtgraph", "contourpy")  # the gui extra of pyproject.toml
-GUI_INSTALL = 'pip install "xcal[gui]"'
 
 # The PyQt5 extension modules xcal's window loads (with pyqtgraph's), beside the xcb plugin.
 QT_MODULES = ("QtCore", "QtGui", "QtWidgets", "QtOpenGL", "QtPrintSupport", "QtSvg")
@@ -88,6 +92,25 @@ def missing_gui_modules() -> list[str]:
         if not found:
             missing.append(name)
     return missing
+
+
+def gui_install_command() -> str:
+    """pip's command for the gui extra: this Python's pip (``xcal`` may run from a venv not activated), from
+    the folder this xcal was installed from if it was (a clone).
+
+    pip records a local origin in ``direct_url.json``; a bare ``xcal[gui]`` would look for xcal on
+    the package index instead.
+    """
+    try:
+        origin = json.loads(metadata.distribution("xcal").read_text("direct_url.json") or "{}")
+    except (metadata.PackageNotFoundError, ValueError):
+        origin = {}
+    url = urlparse(origin.get("url", ""))
+    pip = f"{shlex.quote(sys.executable)} -m pip install"
+    if url.scheme == "file" and isinstance(origin.get("dir_info"), dict):
+        editable = "-e " if origin["dir_info"].get("editable") else ""
+        return f'{pip} {editable}"{url2pathname(url.path)}[gui]"'
+    return f'{pip} "xcal[gui]"'
 
 
 def qt_platform(environ: Mapping[str, str]) -> str:
@@ -161,7 +184,7 @@ def gui_problem(environ: Mapping[str, str] | None = None) -> str | None:
     """
     missing = missing_gui_modules()
     if missing:
-        return f"xcal: the application needs the GUI extra ({', '.join(missing)} missing): {GUI_INSTALL}"
+        return f"xcal: the application needs the GUI extra ({', '.join(missing)} missing): {gui_install_command()}"
     environ = os.environ if environ is None else environ
     pyqt = pyqt_folder()
     if qt_platform(environ) != "xcb" or pyqt is None:
