@@ -193,7 +193,10 @@ def test_cli_writes_the_dioptas_file_beside_the_poni(tmp_path, capsys) -> None:
             "--poni", str(start), "--fix", "rot3,wavelength", "--force", "--json"]
     assert main(["calibrate", *args, "-o", str(out), "--dioptas", str(out)]) == 1
     assert "--dioptas" in capsys.readouterr().err and not out.exists()
-    rc = main(["calibrate", *args, "-o", str(out), "--dioptas", str(dioptas)])
+    dioptas.write_text("keep")
+    assert main(["calibrate", *args, "-o", str(out), "--dioptas", str(dioptas)]) == 1
+    assert "--dioptas" in capsys.readouterr().err and dioptas.read_text() == "keep" and not out.exists()
+    rc = main(["calibrate", *args, "-o", str(out), "--dioptas", str(dioptas), "--overwrite"])
     summary = json.loads(capsys.readouterr().out)
     assert rc in (0, 3) and summary["written_dioptas"] == str(dioptas)
     calibrated = read_poni(out).geometry

@@ -321,8 +321,6 @@ def cmd_calibrate(args) -> int:
     check_outputs(args, [("-o", args.output), ("--picks-out", args.picks_out), ("--report", args.report),
                          ("--dioptas", getattr(args, "dioptas", None))],
                   [args.image, args.poni, args.mask, args.calibrant])
-    if args.dioptas and Path(args.dioptas).resolve() == Path(args.output).resolve():
-        raise XcalError(f"--dioptas {args.dioptas}: give another file than -o, the two calibrations differ.")
     session = _session_for(args)
     session.set_detector(args.detector, tuple(args.pixel) if args.pixel and len(args.pixel) == 2 else (args.pixel[0] if args.pixel else None))
     session.set_calibrant(args.calibrant)
