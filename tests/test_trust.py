@@ -22,8 +22,9 @@ import pytest
 from xcal.cli import main
 from xcal.core.beam import beam_centre
 from xcal.core.errors import FitError, PickError
-from xcal.core.images import Image
+from xcal.core.images import Image, load_image
 from xcal.core.refinement import ring_tth
+from xcal.core.dead_regions import find_dead
 from xcal.core.saturation import find_saturated
 from xcal.core.session import CalibrationSession
 from xcal.gui.example import EXAMPLE, example_geometry, make_example
@@ -144,9 +145,9 @@ def test_cli_click_on_the_wrong_ring_with_no_number_is_corrected(example, tmp_pa
 def test_gross_energy_is_refused_with_the_right_suggestion(example, tmp_path) -> None:
     out = tmp_path / "c.poni"
     out.write_text("an earlier calibration\n")
-    code, summary, err = run_cli(*cli_args(example, out, "--click", click_arg(*on_ring(0), 1), energy=500.0))
+    code, summary, err = run_cli(*cli_args(example, out, "--click", click_arg(*on_ring(0), 1), "--overwrite", energy=500.0))
     assert code == 1
-    assert out.read_text() == "an earlier calibration\n"  # nothing written over it
+    assert out.read_text() == "an earlier calibration\n"  # nothing written over it, although allowed
     assert "was not written" in err and "--force" in err
     check = summary["wavelength_check"]
     assert summary["verdict"]["level"] == "bad" and check["status"] == "wrong"
@@ -255,6 +256,33 @@ def test_half_the_image_saturated_is_masked_and_said(data) -> None:
     assert_true_geometry(result.geometry)
     assert session.trust.level == "good"
     assert any(c.kind == "saturated pixels" for c in session.trust.corrections)
+
+
+def test_a_dead_module_is_masked_and_said(data) -> None:
+    """A zeroed 120 × 120 px patch across ring 1 (a dead module, a blanked channel)."""
+    dead = data.copy()
+    row, col = (int(round(v)) for v in on_ring(0, 180.0))
+    patch = dead[row - 60:row + 60, col - 60:col + 60]
+    patch[patch >= 0] = 0
+    session = session_for(dead)
+    with pytest.raises(PickError, match="dead region"):
+        session.pick(row, col, 0)
+    session.pick(*on_ring(0, 0.0), 0)
+    result = session.calibrate()
+    assert_true_geometry(result.geometry)
+    assert session.trust.level == "good"
+    assert session.dead is not None and session.dead.mask[row - 60:row + 60, col - 60:col + 60][patch == 0].all()
+    assert any(c.kind == "dead pixels" for c in session.trust.corrections)
+
+
+def test_dead_regions_are_found_only_where_they_are(data, real_data) -> None:
+    assert find_dead(data, data < 0) is None  # a clean image with low counts between its rings
+    thresholded = np.where(data >= 60, data, 0)  # a floor, as in dark-subtracted, thresholded images
+    thresholded[data < 0] = -1
+    assert find_dead(thresholded, thresholded < 0) is None
+    for name in ("cpf_CeO2_Pilatus1M_30keV.tif", "chess_CeO2_Dexela2923_29p8keV.h5"):  # 86 % of chess is 0
+        image = load_image(real_data / name)
+        assert find_dead(image.data, image.invalid) is None, name
 
 
 def test_saturation_is_found_only_where_it_is(data) -> None:

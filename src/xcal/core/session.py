@@ -23,6 +23,7 @@ from .calibrants import load_calibrant
 from .auto_calibration import AutoCalibration, auto_calibrate
 from .calibration import CalibrationResult, RefineOptions, calibrate, refine_calibration
 from .detectors import detector_mask, make_detector
+from .dead_regions import DeadPixels, find_dead
 from .saturation import SaturatedPixels, find_saturated
 from .errors import DetectorError, FitError, PickError, XcalError
 from .images import Image, load_image
@@ -71,6 +72,7 @@ class CalibrationSession:
     history: list[HistoryEntry] = field(default_factory=list)
     integrator: Integrator = field(default_factory=Integrator)
     saturated: SaturatedPixels | None = None  # found on the image, excluded like the gaps
+    dead: DeadPixels | None = None  # flat patches where the image around varies, excluded too
     dropped_clicks: list[Correction] = field(default_factory=list)  # clicks refused by ``pick_clicks``
     _picker: RingPicker | None = field(default=None, repr=False)
     _picker_key: int = field(default=0, repr=False)
@@ -137,6 +139,9 @@ class CalibrationSession:
         self.saturated = find_saturated(self.raw.data, invalid)
         if self.saturated is not None:
             invalid |= self.saturated.mask
+        self.dead = find_dead(self.raw.data, invalid)
+        if self.dead is not None:
+            invalid |= self.dead.mask
         if self.raw_detector is not None:
             if tuple(self.raw_detector.shape or self.raw.shape) != tuple(self.raw.shape):
                 self.raw_detector = None
@@ -261,6 +266,8 @@ class CalibrationSession:
             return
         if self.saturated is not None and self.transform.apply(self.saturated.mask)[r, c]:
             why = "a saturated region (pixels stuck at the maximum)"
+        elif self.dead is not None and self.transform.apply(self.dead.mask)[r, c]:
+            why = "a dead region (one constant value where the image around varies)"
         elif self.use_mask and self.user_mask is not None and self.user_mask[r, c]:
             why = "a masked pixel"
         else:
@@ -341,6 +348,8 @@ class CalibrationSession:
         notes = list(self.dropped_clicks)
         if self.saturated is not None:
             notes.append(Correction("saturated pixels", self.saturated.describe()))
+        if self.dead is not None:
+            notes.append(Correction("dead pixels", self.dead.describe()))
         return notes
 
     def auto_calibrate(self, options: RefineOptions | None = None, task: Task | None = None) -> AutoCalibration:

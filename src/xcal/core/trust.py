@@ -72,7 +72,7 @@ class WavelengthCheck:
 class Correction:
     """Something xcal changed on its own, said plainly; ``ring_shift`` can be undone by the user."""
 
-    kind: str  # "ring numbers", "dropped click", "saturated pixels", "fixed tilts"
+    kind: str  # "ring numbers", "dropped click", "saturated pixels", "dead pixels", "fixed tilts"
     message: str
     ring_shift: int = 0  # for "ring numbers": added to every typed ring number
 
