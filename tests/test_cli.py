@@ -144,9 +144,12 @@ def run_quiet(*argv) -> tuple[int, str, str]:
     return rc, out.getvalue(), err.getvalue()
 
 
-def calibrate_args(synth, output, *extra, image=None, click=True) -> list:
+def calibrate_args(synth, output, *extra, image=None, click=True, poni=None) -> list:
     args = ["calibrate", image or synth["image"], "--calibrant", "CeO2", "--wavelength", "0.3",
-            "--detector", DETECTOR, "--distance", "240", "-o", output]  # distance 20 % off
+            "--detector", DETECTOR, "-o", output]
+    if poni is not None:  # refine the geometry of a file: no clicks, no start distance
+        return args + ["--poni", poni, *extra]
+    args += ["--distance", "240"]  # 20 % off
     if click:
         args += ["--click", synth["click"]]
     return args + list(extra)
@@ -246,7 +249,7 @@ def test_fixed_tilt_stays_zero(synth, tmp_path, capsys) -> None:
 def test_fix_honoured_for_parameters_fixed_at_their_start(synth, tmp_path, capsys) -> None:
     out_poni = tmp_path / "cal.poni"
     rc, out, err = run(capsys, *calibrate_args(synth, out_poni, "--fix", "rot3,wavelength,dist", "--json",
-                                               click=False), "--poni", synth["start_true_dist"])
+                                               poni=synth["start_true_dist"]))
     assert rc == 0, err
     g = assert_accurate(out_poni)  # the beam centre was refined from 0.6 px off
     assert g.dist == TRUE["dist"] and g.rot3 == 0.0 and g.wavelength == WAVELENGTH  # exactly the start values
@@ -257,8 +260,8 @@ def test_fix_honoured_for_parameters_fixed_at_their_start(synth, tmp_path, capsy
 
 def test_free_wavelength_is_refined(synth, tmp_path, capsys) -> None:
     out_poni = tmp_path / "cal.poni"
-    rc, out, err = run(capsys, *calibrate_args(synth, out_poni, "--fix", "rot3", "--json", click=False),
-                       "--poni", synth["start_true_dist"])
+    rc, out, err = run(capsys, *calibrate_args(synth, out_poni, "--fix", "rot3", "--json",
+                                               poni=synth["start_true_dist"]))
     assert rc == 3, err  # written, but checked: at these angles the rings barely separate distance and wavelength
     summary = json.loads(out)
     assert "correlated" in summary["verdict"]["text"] and summary["wavelength_check"]["status"] == "refined"
@@ -306,7 +309,7 @@ def test_picks_out_reads_without_pyfai_errors(text_run, caplog) -> None:
 
 def test_poni_start_is_refined(synth, tmp_path, capsys) -> None:
     out_poni = tmp_path / "cal.poni"
-    args = calibrate_args(synth, out_poni, "--poni", synth["start"], "--json", click=False)
+    args = calibrate_args(synth, out_poni, "--json", poni=synth["start"])
     rc, out, err = run(capsys, *args)
     assert rc == 0, err
     assert_accurate(out_poni)
@@ -389,8 +392,6 @@ def _bad_cases(s: dict) -> dict[str, tuple[list, list[str]]]:
         "random bytes": (cal(s["random"], *base), [str(s["random"]), "cannot be read"]),
         "wrong detector": (cal(s["image"], "--calibrant", "CeO2", "--wavelength", "0.3", "--detector", "Pilatus1M",
                                "--click", s["click"]), ["Pilatus1M", "1043 x 981", "619 x 487"]),
-        "bad pixel size": (cal(s["image"], "--calibrant", "CeO2", "--wavelength", "0.3", "--pixel", "-172",
-                               "--click", s["click"]), ["Pixel size", "-172"]),
         "unknown calibrant": (cal(s["image"], "--calibrant", "CeO3", "--wavelength", "0.3", "--detector", DETECTOR,
                                   "--click", s["click"]), ["CeO3", "CeO2"]),
         "empty calibrant": (cal(s["image"], "--calibrant", s["empty_cal"], "--wavelength", "0.3", "--detector",
@@ -398,15 +399,8 @@ def _bad_cases(s: dict) -> dict[str, tuple[list, list[str]]]:
         "malformed calibrant": (cal(s["image"], "--calibrant", s["bad_cal"], "--wavelength", "0.3", "--detector",
                                     DETECTOR, "--click", s["click"]), [str(s["bad_cal"]), "line 2", "2,7058"]),
         "ring beyond list": (cal(s["image"], *base[:-2], "--click", s["click"] + ",999"), ["Ring 999", "CeO2"]),
-        "ring zero": (cal(s["image"], *base[:-2], "--click", s["click"] + ",0"), ["ring numbers start at 1"]),
         "all zeros": (cal(s["zeros"], *base), [str(s["zeros"]), "zero"]),
         "all nan": (cal(s["nan"], *base), [str(s["nan"]), "finite"]),
-        "negative wavelength": (cal(s["image"], "--calibrant", "CeO2", "--wavelength", "-0.3", "--detector", DETECTOR,
-                                    "--click", s["click"]), ["--wavelength", "-0.3"]),
-        "zero wavelength": (cal(s["image"], "--calibrant", "CeO2", "--wavelength", "0", "--detector", DETECTOR,
-                                "--click", s["click"]), ["--wavelength", "positive"]),
-        "negative energy": (cal(s["image"], "--calibrant", "CeO2", "--energy", "-30", "--detector", DETECTOR,
-                                "--click", s["click"]), ["energy", "-30"]),
         "missing start poni": (cal(s["image"], *base[:-2], "--poni", folder / "nope.poni"), ["nope.poni"]),
         "mask of other shape": (cal(s["image"], *base, "--mask", s["small_mask"]),
                                 ["small_mask.npy", "10 x 12", "619 x 487"]),
@@ -436,7 +430,7 @@ def test_bad_input_fails_cleanly(synth, tmp_path, capsys, case) -> None:
     argv, fragments = _bad_cases(synth)[case]
     output = tmp_path / ("out.xy" if argv[0] == "pattern" else "out.png" if argv[0] == "cake" else "out.poni")
     output.write_bytes(SENTINEL)
-    rc, out, err = run(capsys, *argv, "-o", output)
+    rc, out, err = run(capsys, *argv, "-o", output, "--overwrite")
     assert_clean_failure(rc, out, err, fragments)
     assert output.read_bytes() == SENTINEL
     assert sorted(os.listdir(tmp_path)) == [output.name]
@@ -462,7 +456,7 @@ def test_malformed_click_is_an_argument_error(synth, tmp_path, capsys) -> None:
 def test_click_on_background_fails_cleanly(synth, tmp_path, capsys) -> None:
     output = tmp_path / "cal.poni"
     output.write_bytes(SENTINEL)
-    args = calibrate_args(synth, output, click=False) + ["--click", synth["background_click"]]
+    args = calibrate_args(synth, output, "--overwrite", click=False) + ["--click", synth["background_click"]]
     rc, out, err = run(capsys, *args)
     assert_clean_failure(rc, out, err, [])
     assert output.read_bytes() == SENTINEL
@@ -471,8 +465,11 @@ def test_click_on_background_fails_cleanly(synth, tmp_path, capsys) -> None:
 def test_unknown_fix_parameter_is_named(synth, tmp_path, capsys) -> None:
     output = tmp_path / "cal.poni"
     output.write_bytes(SENTINEL)
-    rc, out, err = run(capsys, *calibrate_args(synth, output, "--fix", "rot1,foo"))
-    assert_clean_failure(rc, out, err, ["foo"])
+    with pytest.raises(SystemExit) as info:
+        main([str(a) for a in calibrate_args(synth, output, "--fix", "rot1,foo", "--overwrite")])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --fix: unknown parameter(s) foo; choose among dist, poni1" in err and "Traceback" not in err
     assert output.read_bytes() == SENTINEL
 
 
@@ -588,7 +585,7 @@ def test_console_script(synth, tmp_path) -> None:
     script = Path(sys.executable).parent / "xcal"
     assert script.is_file()
     out_poni = tmp_path / "cal.poni"
-    args = calibrate_args(synth, out_poni, "--poni", synth["start"], "--json", click=False)
+    args = calibrate_args(synth, out_poni, "--json", poni=synth["start"])
     proc = subprocess.run([str(script), *map(str, args)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["geometry"]["dist"]["sigma"] > 0

@@ -77,10 +77,14 @@ def _parse_click(text: str) -> tuple[float, float, int | None]:
     return x, y, ring
 
 
-def _ranged(what: str, low: float, high: float, integer: bool = False, above: bool = False) -> Callable[[str], float]:
+def _ranged(what: str, low: float, high: float, unit: str = "", integer: bool = False,
+            above: bool = False) -> Callable[[str], float]:
     """An argparse type: a finite number from ``low`` (or above it) to ``high``; ``what`` names it in the message."""
-    bounds = f"above {low:g}" if above else f"from {low:g}"
-    bounds += f" to {high:g}" if math.isfinite(high) else ""
+    if math.isinf(high):
+        bounds = f"above {low:g}" if above else f"of at least {low:g}"
+    else:
+        bounds = f"above {low:g} and at most {high:g}" if above else f"from {low:g} to {high:g}"
+    bounds += f" {unit}" if unit else ""
 
     def parse(text: str) -> float:
         try:
@@ -116,13 +120,18 @@ def _output_name(text: str) -> str:
 def _pattern_output(text: str) -> str:
     from .core.outputs import pattern_format
 
-    return _checked_by(pattern_format)(_output_name(text))
+    return _format_output(text, pattern_format)
 
 
 def _cake_output(text: str) -> str:
     from .core.outputs import cake_format
 
-    return _checked_by(cake_format)(_output_name(text))
+    return _format_output(text, cake_format)
+
+
+def _format_output(text: str, check: Callable[[str], str]) -> str:
+    """A file name whose extension names a format; a folder is left to :func:`check_outputs` ("is a folder")."""
+    return text if os.path.isdir(text) else _checked_by(check)(_output_name(text))
 
 
 def _report_output(text: str) -> str:
@@ -182,14 +191,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_image_args(c)
     c.add_argument("--calibrant", required=True, help="calibrant name (see calibrants/) or path to a d-spacing file")
     wl = c.add_mutually_exclusive_group(required=True)
-    wl.add_argument("--wavelength", type=_ranged("a wavelength in Å", low_a, high_a), help="wavelength in Å")
-    wl.add_argument("--energy", type=_ranged("an energy in keV", round(HC_KEV_A / high_a, 3), round(HC_KEV_A / low_a)),
+    wl.add_argument("--wavelength", type=_ranged("a wavelength", low_a, high_a, "Å"), help="wavelength in Å")
+    wl.add_argument("--energy", type=_ranged("an energy", round(HC_KEV_A / high_a, 3), round(HC_KEV_A / low_a), "keV"),
                     help="photon energy in keV")
     det = c.add_mutually_exclusive_group(required=True)
     det.add_argument("--detector", help="pyFAI detector name, e.g. Pilatus1M")
-    det.add_argument("--pixel", type=_ranged("a pixel size in µm", 0, 10_000, above=True), nargs="+", metavar="UM",
+    det.add_argument("--pixel", type=_ranged("a pixel size", 0, 10_000, "µm", above=True), nargs="+", metavar="UM",
                      help="pixel size in µm (one value, or vertical horizontal)")
-    c.add_argument("--distance", type=_ranged("a distance in mm", 1, 100_000),
+    c.add_argument("--distance", type=_ranged("a distance", 1, 100_000, "mm"),
                    help="start value of the sample-detector distance in mm (not with --poni, which gives the start)")
     c.add_argument("--click", type=_parse_click, action="append", default=[], metavar="X,Y[,RING]",
                    help="a click on a ring (pixel x, y; ring number from 1, default: the next ring); repeatable. "
@@ -199,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated parameters kept fixed (default rot3,wavelength; '' frees all)")
     c.add_argument("--rings", type=_ranged("a number of rings", 1, 1000, integer=True),
                    help="use at most this many rings in the automatic refinement")
-    c.add_argument("--delta-tth", type=_ranged("an angle in degrees", 0, 10, above=True), default=0.1,
+    c.add_argument("--delta-tth", type=_ranged("an angle", 0, 10, "degrees", above=True), default=0.1,
                    help="peak search window ±Δ2θ in degrees (default 0.1)")
     c.add_argument("--min-snr", type=_ranged("a ratio", 0, 1e6, above=True), default=3.0,
                    help="intensity minimum factor: peak over background noise (default 3)")
@@ -251,22 +260,31 @@ def check_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     """Options that exclude or need each other (argparse's exit 2, naming them): none is silently ignored."""
     if args.command == "calibrate":
         if args.pixel is not None and len(args.pixel) > 2:
-            parser.error(f"argument --pixel: one value, or two (vertical horizontal), not {len(args.pixel)}")
+            _subparser(parser, "calibrate").error(f"argument --pixel: one value, or two (vertical horizontal), "
+                                                  f"not {len(args.pixel)}")
         if args.poni:
             for given, option in ((args.click, "--click"), (args.distance is not None, "--distance"),
                                   (args.picks_out, "--picks-out"), (args.no_auto, "--no-auto")):
                 if given:
-                    parser.error(f"argument {option}: not with --poni, which refines the geometry of the file "
-                                 f"(no clicks, no start distance, no picks)")
+                    _subparser(parser, "calibrate").error(
+                        f"argument {option}: not with --poni, which refines the geometry of the file (no clicks, "
+                        f"no start distance, no picks)")
         elif args.no_auto and not args.click:
-            parser.error("argument --no-auto: fits the clicked points only, and there is no --click")
-    elif args.command == "pattern":
+            _subparser(parser, "calibrate").error("argument --no-auto: fits the clicked points only, and there is "
+                                                  "no --click")
+    elif args.command == "pattern" and not os.path.isdir(args.output):
         from .core.outputs import check_format_unit, pattern_format
 
         try:
             check_format_unit(pattern_format(args.output), args.unit, Path(args.output).name)
         except XcalError as exc:
-            parser.error(f"argument -o/--output: {exc}")
+            _subparser(parser, "pattern").error(f"argument -o/--output: {exc}")
+
+
+def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    """The parser of ``command`` (its usage and ``xcal <command>: error:`` prefix)."""
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return action.choices[command]
 
 
 def check_outputs(args: argparse.Namespace, outputs: list[tuple[str, str | None]], inputs: list[str | None]) -> None:
@@ -312,10 +330,9 @@ def _apply_mask(session, mask_path: str | None) -> None:
 
 def cmd_calibrate(args) -> int:
     from .core.calibration import RefineOptions
+    from .core.outputs import writing
     from .core.progress import Task
     from .peaks.ring_extraction import ExtractionOptions
-
-    from .core.outputs import writing
 
     t0 = time.perf_counter()
     check_outputs(args, [("-o", args.output), ("--picks-out", args.picks_out), ("--report", args.report),
@@ -387,7 +404,7 @@ def cmd_calibrate(args) -> int:
 
 def _check_poni_wavelength(args, given: float, in_file: float | None) -> None:
     """The wavelength given must be the start file's: a refinement keeps the file's (fixed by default)."""
-    if in_file and abs(in_file / given - 1) > 1e-6:
+    if in_file and abs(in_file / given - 1) > 1e-4:  # typed energies carry 4 to 6 digits
         option = f"--energy {args.energy:g} keV" if args.energy is not None else f"--wavelength {args.wavelength:g} Å"
         raise XcalError(f"{option} differs from the wavelength of {Path(args.poni).name} ({in_file * 1e10:.6g} Å, "
                         f"{HC_KEV_A / (in_file * 1e10):.6g} keV), which the refinement would use: give the file's "
