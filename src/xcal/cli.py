@@ -91,7 +91,8 @@ def _ranged(what: str, low: float, high: float, unit: str = "", integer: bool = 
             value = int(text) if integer else float(text)
         except ValueError:
             value = math.nan
-        if not (math.isfinite(value) and (value > low if above else value >= low) and value <= high):
+        finite = integer or math.isfinite(value)  # (an int of 400 digits overflows isfinite)
+        if not (finite and (value > low if above else value >= low) and value <= high):
             raise argparse.ArgumentTypeError(f"must be {what} {bounds} (got {text})")
         return value
 
@@ -159,10 +160,12 @@ def _npt(kind: str) -> Callable[[str], int]:
 
         try:
             value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer (got {text})") from None
+        try:
             IntegrationSettings(**{"npt" if kind == "pattern" else "cake_npt": value})
-        except (ValueError, XcalError) as exc:
-            detail = str(exc) if isinstance(exc, XcalError) else f"an integer (got {text})"
-            raise argparse.ArgumentTypeError(f"must be {detail}" if isinstance(exc, ValueError) else detail) from None
+        except XcalError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
         return value
 
     return parse
