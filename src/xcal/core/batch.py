@@ -21,7 +21,7 @@ from pathlib import Path
 
 from pyFAI.geometry import Geometry
 
-from .batch_job import Item, ItemResult, Recipe, Worker, init_worker, process_item
+from .batch_job import Item, ItemResult, Recipe, Worker, failure_reason, init_worker, process_item
 from .errors import Cancelled, XcalError
 from .images import HDF5_EXTENSIONS, frame_count, image_files_in_folder, load_image, split_hdf5_source
 from .poni import read_poni, resolve_legacy
@@ -102,16 +102,18 @@ def expand_sources(inputs: Iterable[str | os.PathLike], pattern: str = "*") -> t
     """Frames to integrate from files, folders (files matching ``pattern``), globs and HDF5 stacks.
 
     Every frame of an HDF5 dataset is an item; other files give their first frame. Inputs that
-    cannot be opened come back as failed results (the batch goes on without them); two inputs
-    that would write the same output names are refused the same way.
+    cannot be opened, whatever the reader raises (a corrupt HDF5 file: h5py's RuntimeError), come
+    back as failed results (the batch goes on without them); two inputs that would write the same
+    output names are refused the same way.
     """
     items: list[Item] = []
     failed: list[ItemResult] = []
     for source in _files(inputs, pattern, failed):
         try:
             items += _frames(source)
-        except XcalError as exc:
-            failed.append(ItemResult(Item(source, 0, _stem(source)), "failed", str(exc)))
+        except Exception as exc:  # noqa: BLE001 - one bad file must not stop the batch
+            item = Item(source, 0, _stem(source))
+            failed.append(ItemResult(item, "failed", failure_reason(item, exc, "cannot be read")))
     owners: dict[str, Item] = {}
     unique = []
     for item in items:
@@ -173,7 +175,7 @@ def batch_geometry(poni: str | os.PathLike, items: list[Item]) -> tuple[Geometry
     for item in items[:5]:
         try:
             image = load_image(item.source, item.frame)
-        except XcalError:
+        except Exception:  # noqa: BLE001 - any unreadable frame: its own item reports why
             continue
         resolved = resolve_legacy(poni, image.data, image.invalid)
         return resolved.geometry, resolved.notes

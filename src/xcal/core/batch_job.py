@@ -69,6 +69,18 @@ class Recipe:
         return any(fmt in ("dat", "fxye") for fmt in self.formats)
 
 
+def failure_reason(item: Item, exc: Exception, what: str) -> str:
+    """One line naming the item and its problem, whatever raised it.
+
+    xcal's own errors already say what is wrong; the readers' (h5py, fabio, numpy) and the
+    system's (RuntimeError, OSError, MemoryError...) are named with ``what`` went wrong.
+    """
+    if isinstance(exc, XcalError):
+        message = str(exc)
+        return message if item.source in message else f"{item.label}: {message}"
+    return f"{item.label}: {what} ({type(exc).__name__}: {exc or 'no detail'})."
+
+
 class Worker:
     """Integrates items of one recipe; keeps the integrator (and its tables) between items."""
 
@@ -98,12 +110,8 @@ class Worker:
         t0 = time.perf_counter()
         try:
             outputs = self._process(item)
-        except XcalError as exc:
-            message = str(exc)
-            return ItemResult(item, "failed", message if item.source in message else f"{item.label}: {message}",
-                              seconds=time.perf_counter() - t0)
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop the batch
-            return ItemResult(item, "failed", f"{item.label}: unexpected error {type(exc).__name__}: {exc}",
+            return ItemResult(item, "failed", failure_reason(item, exc, "unexpected error"),
                               seconds=time.perf_counter() - t0)
         if not outputs:
             return ItemResult(item, "skipped", "its results exist (overwrite not asked)", seconds=time.perf_counter() - t0)
