@@ -222,7 +222,8 @@ def test_watch_integrates_files_as_they_arrive(tmp_path, image) -> None:
     writer = threading.Thread(target=collect)
     with BatchRunner(recipe(out), workers=1) as runner:
         writer.start()
-        total = watch_folder(incoming, runner.run, "*.tif", poll_s=0.05, idle_s=2.0, on_report=reports.append)
+        total = watch_folder(incoming, runner.run, "*.tif", poll_s=0.05, idle_s=2.0, on_report=reports.append,
+                             settle_s=0.3)
     writer.join()
     assert sorted(r.item.stem for r in total.done) == ["scan_000", "scan_001", "scan_002"]
     assert [r.item.stem for r in total.failed] == ["scan_003"]
