@@ -173,7 +173,7 @@ def _global(rows: np.ndarray, cols: np.ndarray, span: float, scale: float, seed:
     return result.x
 
 
-def _arc_deg(rows: np.ndarray, cols: np.ndarray, row: float, col: float) -> float:
+def arc_deg(rows: np.ndarray, cols: np.ndarray, row: float, col: float) -> float:
     """Angular span of the points seen from the centre: 360° minus the largest empty gap."""
     phi = np.sort(np.arctan2(rows - row, cols - col))
     gaps = np.diff(np.concatenate([phi, phi[:1] + 2 * np.pi]))
@@ -192,7 +192,7 @@ def _problem(rows, cols, p, inl, span) -> str | None:
     if rms > MAX_RMS_PX:
         return (f"The points are {rms:.0f} px (rms) from the best circle: they do not lie on one ring, "
                 "or too many are off it to tell which ring is meant. Click more points on the ring.")
-    arc = _arc_deg(rows[inl], cols[inl], p[0], p[1])
+    arc = arc_deg(rows[inl], cols[inl], p[0], p[1])
     if arc < MIN_ARC_DEG:
         return (f"The points cover only {arc:.0f}° of the ring (at least {MIN_ARC_DEG:.0f}° is needed): "
                 "click points farther apart along the ring.")

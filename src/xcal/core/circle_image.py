@@ -8,22 +8,28 @@ stays where it is and is rejected by the fit.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
 
-from xcal.core.circle_fit import MAD_FLOOR_PX, CircleFit, fit_circle_robust
+from xcal.core.circle_fit import MAD_FLOOR_PX, CircleFit, arc_deg, fit_circle_robust
+from xcal.core.circle_profile import ProfilePeak, RadialProfiles
 from xcal.core.conics import Circle
 from xcal.core.errors import PickError
 from xcal.core.refinement import mad_outliers
 from xcal.peaks.coordinates import EllipseCoordinate
-from xcal.peaks.ring_finder import FoundRing, find_rings
+from xcal.peaks.ring_finder import find_rings
 from xcal.peaks.sector_peaks import annulus_pixels, sector_points
 
 MIN_TRACED = 5  # points traced along a ring for a fit that can reject outliers
 MIN_AUTO_ARC_DEG = 90.0  # a ring found on less arc than this is too uncertain to calibrate from
-MIN_STRENGTH = 0.2  # of the strongest ring found: weaker "rings" may be noise or diffuse scattering
 CLICK_TOLERANCE_PX = 10.0  # a click this close to a found ring chooses it
+CENTRE_MERGE_PX = 2.0  # ring centres this close give the same profile
+MAX_CENTRES = 4  # centres profiled: where the ridges meet, then the strongest rings' own
+MAX_TRIES = 4  # rings traced, strongest first, before giving up
+COMPARABLE = 0.5  # of the strongest ring's peak: a ring this strong is as clear
+SECTOR_SNR = 3.0  # a ring's signal-to-noise in each sector traced (the tracer's threshold)
 SHARPNESS = 0.25  # traced points scatter by less than this fraction of the search half-width (noise: 0.58)
 
 
@@ -172,13 +178,17 @@ def fit_traced(
     fixed_centre: tuple[float, float] | None = None,
     half_width_px: float = 8.0,
     rounds: int = 1,
+    sector_px: float = 8.0,
+    min_half_width_px: float = 4.0,
 ) -> CircleOutcome:
-    """The circle through points traced all along the ring near ``circle``, traced again about each fit.
+    """The circle through points traced all along the ring near ``circle``, traced again about each fit
+    (one point per ``sector_px`` of arc: longer sectors for a fainter ring). The search window
+    narrows to the fit's scatter, never below ``min_half_width_px`` (a broad ring's own half width).
 
     :raises PickError: too few points found along the circle, or no sensible fit of them.
     """
     for _ in range(rounds):
-        rows, cols = trace_ring(data, invalid, circle, half_width_px)
+        rows, cols = trace_ring(data, invalid, circle, half_width_px, sector_px)
         if len(rows) < MIN_TRACED:
             raise PickError(f"No ring was found along the circle of radius {circle.radius:.0f} px: "
                             f"{len(rows)} points (at least {MIN_TRACED} are needed).")
@@ -186,21 +196,43 @@ def fit_traced(
         if fit.rms_px > SHARPNESS * half_width_px:
             raise PickError(f"No ring was found along the circle of radius {circle.radius:.0f} px: the {len(rows)} points "
                             f"found there scatter by {fit.rms_px:.1f} px (rms), as noise does.")
-        circle, half_width_px = fit.circle, max(4.0, 4 * fit.rms_px)
+        circle, half_width_px = fit.circle, max(min_half_width_px, 4 * fit.rms_px)
     return CircleOutcome(fit, rows, cols, "traced ring")
 
 
-def _chosen_ring(rings: list[FoundRing], near: tuple[float, float] | None) -> FoundRing | None:
-    """The ring through the click, or with no click the innermost clear ring: a calibrant's first
-    ring is the one users number 1 (an outer ring is longer and so sums more ridge strength)."""
-    rings = [g for g in rings if g.arc_deg >= MIN_AUTO_ARC_DEG]
-    if not rings:
-        return None
-    if near is not None:
-        ring = min(rings, key=lambda g: abs(np.hypot(near[0] - g.row, near[1] - g.col) - g.radius))
-        return ring if abs(np.hypot(near[0] - ring.row, near[1] - ring.col) - ring.radius) < CLICK_TOLERANCE_PX else None
-    strongest = max(g.strength for g in rings)
-    return min((g for g in rings if g.strength >= MIN_STRENGTH * strongest), key=lambda g: g.radius)
+def _candidates(profiles: RadialProfiles, centres: list[tuple[float, float]]) -> list[ProfilePeak]:
+    """The rings of the radial profiles about each distinct centre, strongest first (a ring profiled
+    about a wrong centre is smeared, so its best-centred copy comes first)."""
+    distinct: list[tuple[float, float]] = []
+    for c in centres:
+        if all(np.hypot(c[0] - d[0], c[1] - d[1]) > CENTRE_MERGE_PX for d in distinct):
+            distinct.append(c)
+    peaks = [p for c in distinct[:MAX_CENTRES] for p in profiles.peaks(c)]
+    return sorted(peaks, key=lambda p: -p.height)
+
+
+def _first_choices(candidates: list[ProfilePeak]) -> list[ProfilePeak]:
+    """One copy of each ring (its strongest: the best-centred), strongest first, except that the rings
+    nearly as strong as the strongest come first, innermost first: the first ring is the one the
+    settings number 1, and an outer ring as strong is no clearer."""
+    rings: list[ProfilePeak] = []
+    for p in candidates:
+        if not any(abs(p.radius - q.radius) < CLICK_TOLERANCE_PX and np.hypot(p.row - q.row, p.col - q.col)
+                   < CLICK_TOLERANCE_PX for q in rings):
+            rings.append(p)
+    top = rings[0].height if rings else 0.0
+    return (sorted((p for p in rings if p.height >= COMPARABLE * top), key=lambda p: p.radius)
+            + [p for p in rings if p.height < COMPARABLE * top])
+
+
+def _traced(data, invalid, peak: ProfilePeak, fixed_centre) -> CircleOutcome:
+    """The ring of a profile peak, traced all along. The search window covers the ring's width; the
+    sectors are long enough for the ring to stand out in each (a ring at signal-to-noise s over the
+    whole profile shows s / √n in each of n sectors)."""
+    half = max(8.0, float(peak.width))
+    sector = max(8.0, 2 * np.pi * peak.radius * (SECTOR_SNR / peak.snr) ** 2)
+    return fit_traced(data, invalid, peak.circle, fixed_centre, half_width_px=half, rounds=2, sector_px=sector,
+                      min_half_width_px=max(4.0, 0.5 * float(peak.width)))
 
 
 def find_ring(
@@ -212,27 +244,52 @@ def find_ring(
     """One ring found on the image with no clicks (or through the single click ``near`` = (row, col)),
     then fitted on points traced all along it.
 
-    Rings are found from the image alone (:func:`~xcal.peaks.ring_finder.find_rings`); a click on a
-    ring that search missed is followed about the rings' common centre (or ``fixed_centre``).
+    The centre comes from the image alone (where the ridges of :func:`~xcal.peaks.ring_finder.find_rings`
+    point, or ``fixed_centre``); the rings are the peaks of the radial profile about it
+    (:mod:`.circle_profile`), so the edge of the active area, a beamstop's shadow and its halo are
+    never taken for one. With no click the strongest ring covering enough arc wins; a click chooses
+    the ring through it, or is followed about the centre if no ring of the profile passes there.
 
     :raises PickError: no ring found, with what to do instead.
     """
     search = find_rings(data, invalid)
-    ring = _chosen_ring(search.rings, near)
-    if ring is not None:
-        centre = fixed_centre if fixed_centre is not None else (ring.row, ring.col)
-        dist = np.hypot(ring.points[:, 0] - centre[0], ring.points[:, 1] - centre[1])
-        radius = float(np.median(dist))
-        half = max(8.0, 4 * float(np.std(dist - radius)))  # the search's points lie within a few binned pixels
-        return fit_traced(data, invalid, Circle(*centre, radius), fixed_centre, half_width_px=half, rounds=2)
-    if near is None or (fixed_centre is None and not search.rings):
-        where = "through the click" if near is not None else "on the image"
-        raise PickError(f"No clear ring was found {where}: click points on the ring (point selection), "
-                        "or give the centre (fixed centre) and click the ring once.")
-    centre = fixed_centre if fixed_centre is not None else search.centre  # where the rings found meet
+    profiles = RadialProfiles(data, invalid)
+    centres = [fixed_centre] if fixed_centre is not None else [search.centre] + [
+        (g.row, g.col) for g in sorted(search.rings, key=lambda g: -g.strength)]
+    candidates = _candidates(profiles, centres)
+    if near is not None:
+        through = [p for p in candidates if abs(np.hypot(near[0] - p.row, near[1] - p.col) - p.radius) < CLICK_TOLERANCE_PX]
+        for peak in through[:MAX_TRIES]:
+            with contextlib.suppress(PickError):
+                return _traced(data, invalid, peak, fixed_centre)
+        if fixed_centre is None and not search.rings:
+            raise PickError("No clear ring was found through the click: click points on the ring (point selection), "
+                            "or give the centre (fixed centre) and click the ring once.")
+        centre = fixed_centre if fixed_centre is not None else search.centre  # where the rings found meet
+        return _follow_click(data, invalid, profiles, near, centre, fixed_centre)
+    for peak in _first_choices(candidates)[:MAX_TRIES]:
+        try:
+            outcome = _traced(data, invalid, peak, fixed_centre)
+        except PickError:
+            continue
+        inliers = outcome.fit.inliers
+        if arc_deg(outcome.rows[inliers], outcome.cols[inliers], outcome.fit.row, outcome.fit.col) >= MIN_AUTO_ARC_DEG:
+            return outcome
+    raise PickError("No clear ring was found on the image: click points on the ring (point selection), "
+                    "or give the centre (fixed centre) and click the ring once.")
+
+
+def _follow_click(data, invalid, profiles: RadialProfiles, near, centre, fixed_centre) -> CircleOutcome:
+    """The ring through the click about ``centre``, traced (a ring too faint for the profiles); refused
+    if what was traced is not a peak of the radial profile (an edge, a shadow)."""
     try:
-        return fit_traced(data, invalid, Circle(*centre, float(np.hypot(near[0] - centre[0], near[1] - centre[1]))),
-                          fixed_centre, rounds=2)
+        outcome = fit_traced(data, invalid, Circle(*centre, float(np.hypot(near[0] - centre[0], near[1] - centre[1]))),
+                             fixed_centre, rounds=2)
     except PickError as exc:
         raise PickError(f"No clear ring was found through the click. {exc} Click on the ring, or click points "
                         "on it (point selection).") from exc
+    if not profiles.is_ring(outcome.fit.circle):
+        raise PickError(f"No clear ring was found through the click: the circle of radius {outcome.fit.radius:.0f} px "
+                        "there is not a ring (the intensity does not rise and fall across a narrow band): an edge of "
+                        "the detector or of a beamstop's shadow. Click on a ring, or click points on it (point selection).")
+    return outcome
