@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from pyFAI.detectors import Detector
 from pyFAI.geometry import Geometry
 
 from .batch_job import Recipe
@@ -63,14 +64,21 @@ def working_sample(session: CalibrationSession, image: Image) -> SampleFrame:
     return SampleFrame(image, data, np.ascontiguousarray(transform.apply(image.invalid)))
 
 
+def _gaps(session: CalibrationSession) -> tuple[np.ndarray | None, Detector]:
+    """The detector gaps every integration masks (raw frame; None: none) and the detector they come from."""
+    geometry, _, raw_shape = _frame(session)
+    detector = session.raw_detector if session.raw_detector is not None else geometry.detector
+    shape = raw_shape or (tuple(detector.shape) if detector.shape is not None else None)
+    return (detector_mask(detector, shape) if shape is not None else None), detector
+
+
 def static_mask(session: CalibrationSession, shape: tuple[int, int]) -> np.ndarray | None:
     """The detector's gaps and the user's mask (when in use), in the working frame of ``shape``."""
-    geometry, transform, raw_shape = _frame(session)
+    transform = _frame(session)[1]
     parts = []
-    detector = session.raw_detector if session.raw_detector is not None else geometry.detector
-    gaps = detector_mask(detector, raw_shape or tuple(shape))  # no raw image: no transform either
+    gaps = _gaps(session)[0]
     if gaps is not None:
-        parts.append(transform.apply(gaps))
+        parts.append(transform.apply(gaps))  # no raw image: no transform either
     if session.use_mask and session.user_mask is not None and session.user_mask.shape == tuple(shape):
         parts.append(session.user_mask)
     return np.ascontiguousarray(np.logical_or.reduce(parts)) if parts else None
@@ -112,9 +120,21 @@ def output_header(session: CalibrationSession, settings: IntegrationSettings, co
     geometry = _raw_geometry(session)
     lines = [f"Image: {image_name}"] if image_name else []
     lines += geometry_header(geometry) + settings.header()
-    mask = "user mask, detector gaps, invalid pixels" if session.use_mask and session.user_mask is not None else \
-        "detector gaps and invalid pixels"
-    return lines + [f"Mask: {mask}", *corrections.header()]
+    return lines + [mask_header(session), *corrections.header()]
+
+
+def mask_header(session: CalibrationSession) -> str:
+    """The header line saying exactly what ``static_mask`` and each image's own invalid pixels exclude."""
+    gaps, detector = _gaps(session)
+    masked = [] if gaps is None else [f"detector gaps ({detector.name}, {int(gaps.sum())} px)"]
+    if session.use_mask and session.user_mask is not None:
+        masked.append(f"user mask ({int(session.user_mask.sum())} px)")
+    masked.append("negative or non-finite pixels of each image")
+    line = "Mask: " + ", ".join(masked)
+    if gaps is None:
+        line += ("; no detector gaps masked (generic detector: no module gaps known)" if type(detector) is Detector
+                 else f"; the {detector.name} has no module gaps")
+    return line
 
 
 def _raw_geometry(session: CalibrationSession) -> Geometry:
@@ -130,8 +150,9 @@ def batch_recipe(session: CalibrationSession, settings: IntegrationSettings, fol
     """The session's calibration as a batch recipe for the raw files (rotations and flips undone)."""
     transform = _frame(session)[1]
     mask = None
-    if session.use_mask and session.user_mask is not None:
-        mask = np.ascontiguousarray(transform.invert(session.user_mask))
+    if session.raw is not None:  # the gaps of the session's detector, as in the window (the header says so)
+        working = static_mask(session, session.data.shape)
+        mask = None if working is None else np.ascontiguousarray(transform.invert(working))
     header = output_header(session, settings, corrections)
     return Recipe(_raw_geometry(session), settings, Path(folder), tuple(formats), tuple(cake_formats), mask,
                   corrections, header, overwrite)
