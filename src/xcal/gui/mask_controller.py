@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING
 from PyQt5.QtCore import QObject
 from PyQt5.QtWidgets import QFileDialog
 
-from ..core.errors import XcalError
-from ..core.hot_pixels import BadPixels, find_bad_pixels
+from ..core.bad_pixel_search import BadPixelSearch, search_bad_pixels
+from ..core.hot_pixels import BadPixels
 from ..core.images import split_hdf5_source
 from ..core.masks import MASK_SUFFIXES, MaskModel
-from .mask_tools import Apply, MaskTools
+from .mask_panel import TOOLS
+from .mask_tools import Apply, MaskTools, OffImageWatch
 from .worker import describe_exception
 
 if TYPE_CHECKING:
@@ -62,6 +63,10 @@ class MaskController(QObject):
         p.escape_pressed.connect(self._escape)
         self.tools.drawn.connect(self._drawn)
         self.tools.hint.connect(lambda text: self.window.statusBar().showMessage(text, 6000))
+        self.tools.refused.connect(lambda text: self.window.show_message(text, "warning"))
+        self.off_image = OffImageWatch({"cake": window.cake_view.plot.viewport(),
+                                        "pattern": window.pattern_view.plot.viewport()}, self)
+        self.off_image.used.connect(self._used_off_image)
         self._point_radius_changed(p.point_radius_box.value())
 
     # -- mode and display --------------------------------------------------------------------------
@@ -138,8 +143,19 @@ class MaskController(QObject):
     # -- drawing -----------------------------------------------------------------------------------
     def _tool_changed(self, tool: str) -> None:
         self.tools.set_tool(tool)
+        if self.active and tool != "pan":
+            self.window.tabs.setCurrentWidget(self.window.image_view)  # a shape is drawn on the image
         if tool == "arc":
             self._prepare_arc()
+
+    def _used_off_image(self, view: str) -> None:
+        """A drawing tool used on the cake or the pattern: nothing can be drawn there, say so."""
+        tool = self.tools.tool
+        if not self.active or tool == "pan":
+            return
+        name = next(text for key, text, _, _ in TOOLS if key == tool)
+        self.window.show_message(f"The {name} tool draws on the image only: the {view} shows what the mask leaves out "
+                                 "but cannot be drawn on. Go back to the Image tab to draw.", "warning")
 
     def _point_radius_changed(self, radius: int) -> None:
         self.tools.point_radius = float(radius)
@@ -196,23 +212,19 @@ class MaskController(QObject):
         self.window.calibration.request_views()
 
     def find_bad_pixels(self, sigma: float) -> None:
-        """Search in the worker, against the pixels at one 2θ when the geometry can be relied on."""
-        session = self.session
+        """Search in the worker: against the pixels at one 2θ on a good calibration, else a median filter (said why)."""
         if self._ready() is None:
             return
-        try:
-            geometry = session.geometry_for_masks()  # a bad calibration would make every ring pixel look hot
-        except XcalError as exc:
-            self.show_suggestion(None)
-            self.window.show_message(str(exc))
-            return
-        data, invalid, mask = session.data, session.invalid, session.mask
+        self.runner.submit(f"Searching hot and dead pixels ({sigma:g} σ)",
+                           lambda task: search_bad_pixels(self.session, sigma, task), self._searched)
 
-        def search(task):
-            two_theta = None if geometry is None else mask.angle_maps(geometry)[0]  # kept for the Arc tool
-            return find_bad_pixels(data, invalid, two_theta, sigma, task)
-
-        self.runner.submit(f"Searching hot and dead pixels ({sigma:g} σ)", search, self.show_suggestion)
+    def _searched(self, search: BadPixelSearch) -> None:
+        self.show_suggestion(search.found)
+        if search.note:  # after show_suggestion, whose "nothing found" note it replaces
+            found = search.found
+            result = f"Found {int(found.hot.sum())} hot and {int(found.dead.sum())} dead pixels." if found.mask.any() \
+                else "No hot or dead pixels found."
+            self.window.show_message(f"{result} {search.note}", "warning")
 
     def show_suggestion(self, found: BadPixels | None) -> None:
         """Show found pixels for the user to accept; nothing found is said, not shown."""

@@ -185,19 +185,20 @@ class MaskPanel(QWidget):
         grid = QGridLayout(box)
         self.sigma_box = _spin(2.0, 1000.0, 8.0, decimals=1, suffix=" σ")
         self.sigma_box.setToolTip("How far from its surroundings a pixel must be, in noise levels")
-        find = QPushButton("Find")
-        find.setToolTip("Outliers against a median filter, or against the pixels at the same 2θ once a "
-                        "geometry exists; shown as circles for you to accept or discard")
+        self.find_button = QPushButton("Find")
+        self.find_button.setToolTip("Outliers against the pixels at the same 2θ when the calibration was judged "
+                                    "good on this image, else against a median filter (the message says why); "
+                                    "shown as circles for you to accept or discard")
         self.suggestion_label = QLabel()
         self.suggestion_label.setWordWrap(True)
         self.accept_button, self.discard_button = QPushButton("Accept"), QPushButton("Discard")
         grid.addWidget(QLabel("Threshold"), 0, 0)
         grid.addWidget(self.sigma_box, 0, 1)
-        grid.addWidget(find, 0, 2)
+        grid.addWidget(self.find_button, 0, 2)
         grid.addWidget(self.suggestion_label, 1, 0, 1, 3)
         grid.addWidget(self.accept_button, 2, 0)
         grid.addWidget(self.discard_button, 2, 1)
-        find.clicked.connect(lambda: self.find_bad_pixels_clicked.emit(self.sigma_box.value()))
+        self.find_button.clicked.connect(lambda: self.find_bad_pixels_clicked.emit(self.sigma_box.value()))
         self.accept_button.clicked.connect(self.accept_suggestion_clicked)
         self.discard_button.clicked.connect(self.discard_suggestion_clicked)
         return box

@@ -16,8 +16,9 @@ from collections.abc import Callable
 import numpy as np
 import pyqtgraph as pg
 from pyFAI.geometry import Geometry
-from PyQt5.QtCore import QObject, QRectF, Qt, pyqtSignal
+from PyQt5.QtCore import QEvent, QObject, QRectF, Qt, pyqtSignal
 from PyQt5.QtGui import QColor
+from PyQt5.QtWidgets import QWidget
 
 from ..core.mask_shapes import sector, short_arc
 from ..core.masks import MaskModel
@@ -67,6 +68,7 @@ class MaskTools(QObject):
 
     drawn = pyqtSignal(str, object)  # label, Apply
     hint = pyqtSignal(str)  # what the user should do next, for the status bar
+    refused = pyqtSignal(str)  # why a gesture drew nothing, for the message strip
 
     def __init__(self, image_view: ImageView, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -151,8 +153,14 @@ class MaskTools(QObject):
         self.outline.setData(np.asarray(cols, float) + 0.5, np.asarray(rows, float) + 0.5)
 
     # -- gestures ----------------------------------------------------------------------------------
+    def _no_image(self) -> bool:
+        """True (and the reason said) when a drawing tool is used before there is an image to draw on."""
+        if self.mask is None and self.tool != "pan":
+            self.refused.emit("Load an image first: the mask is drawn on it.")
+        return self.mask is None
+
     def _dragged(self, stage: str, x0: float, y0: float, x1: float, y1: float, modifiers: int) -> None:
-        if not self.active or self.mask is None:
+        if not self.active or (stage == "finish" and self._no_image()) or self.mask is None:
             return
         shape = self._drag_shape(_pixel(x0, y0), _pixel(x1, y1), bool(modifiers & Qt.ShiftModifier))
         if shape is None:
@@ -165,7 +173,7 @@ class MaskTools(QObject):
             preview()
 
     def _clicked(self, x: float, y: float) -> None:
-        if not self.active or self.mask is None:
+        if not self.active or self._no_image():
             return
         row, col = _pixel(x, y)
         if self.tool == "point":
@@ -251,3 +259,21 @@ class MaskTools(QObject):
         angles = None if full else short_arc(*directions)
         return ("arc" if angles else "annulus", lambda m, v: m.annulus(*centre, *radii, angles, v),
                 lambda: self._show_outline(*_annulus_outline(centre, radii, angles)))
+
+
+class OffImageWatch(QObject):
+    """Notices left clicks and drags on views the mask tools cannot draw on (cake, pattern), so that
+    the Mask mode can say why nothing was drawn. It only watches: the views still get every event."""
+
+    used = pyqtSignal(str)  # the view's name
+
+    def __init__(self, viewports: dict[str, QWidget], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._names = {viewport: name for name, viewport in viewports.items()}
+        for viewport in viewports.values():
+            viewport.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt naming
+        if event.type() == QEvent.MouseButtonRelease and event.button() == Qt.LeftButton and watched in self._names:
+            self.used.emit(self._names[watched])
+        return False
