@@ -9,9 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from PyQt5.QtCore import Qt, pyqtSignal
+from PyQt5.QtGui import QKeySequence
 from PyQt5.QtWidgets import (
     QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
-    QPushButton, QRadioButton, QScrollArea, QSpinBox, QTabWidget, QVBoxLayout, QWidget,
+    QPushButton, QRadioButton, QScrollArea, QShortcut, QSpinBox, QTabWidget, QVBoxLayout, QWidget,
 )
 
 from ..core.calibrants import list_calibrants
@@ -88,6 +89,7 @@ class CalibrationPanel(QWidget):
     save_dioptas_clicked = pyqtSignal()
     load_poni_clicked = pyqtSignal()
     circle_dialog_clicked = pyqtSignal()
+    pick_more_clicked = pyqtSignal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -105,6 +107,7 @@ class CalibrationPanel(QWidget):
         self.refine_button = QPushButton("Refine")
         self.refine_button.setToolTip("Refine the current geometry again (after edits, a loaded .poni or new options)")
         self.save_poni_button = QPushButton("Save Calibration…")
+        self.save_poni_button.setToolTip("Save the calibration as a pyFAI .poni file (Ctrl+S)")
         self.save_dioptas_button = QPushButton("Save for Dioptas…")
         self.save_dioptas_button.setToolTip("Save the calibration as Dioptas reads it (Dioptas flips images up-down "
                                             "and ignores the detector orientation); pyFAI reads this file right too")
@@ -112,6 +115,9 @@ class CalibrationPanel(QWidget):
         self.circle_button = QPushButton("Manual calibration by point selection…")
         self.circle_button.setToolTip("Untilted detector (SAXS, fibre): click points on one ring, fit a circle, "
                                       "get the beam centre and the distance")
+        self.pick_more_button = QPushButton("Pick more")
+        self.pick_more_button.setToolTip("Back to the image and the peak selection, to pick more rings "
+                                         "(after a calibration, a click on the cake picks the ring there too)")
         for button in (self.auto_button, self.calibrate_button, self.refine_button):
             button.setMinimumHeight(32)
         buttons = QGridLayout()
@@ -121,7 +127,10 @@ class CalibrationPanel(QWidget):
         buttons.addWidget(self.save_poni_button, 1, 0)
         buttons.addWidget(self.save_dioptas_button, 1, 1)
         buttons.addWidget(self.load_poni_button, 1, 2)
-        buttons.addWidget(self.circle_button, 2, 0, 1, 3)
+        last_row = QHBoxLayout()  # the circle button keeps its whole (MuscleX) name; Pick more takes the rest
+        last_row.addWidget(self.pick_more_button, 1)
+        last_row.addWidget(self.circle_button)
+        buttons.addLayout(last_row, 2, 0, 1, 3)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.tabs, 1)
@@ -135,6 +144,9 @@ class CalibrationPanel(QWidget):
         self.save_dioptas_button.clicked.connect(self.save_dioptas_clicked)
         self.load_poni_button.clicked.connect(self.load_poni_clicked)
         self.circle_button.clicked.connect(self.circle_dialog_clicked)
+        self.pick_more_button.clicked.connect(self.pick_more_clicked)
+        # on the panel, so that Ctrl+Z undoes picks only while the Calibration mode is shown (Mask mode: mask steps)
+        QShortcut(QKeySequence.Undo, self, activated=self.undo_clicked.emit)
 
     # -- construction --------------------------------------------------------------------------------
     def _start_values(self) -> QGroupBox:
@@ -194,6 +206,7 @@ class CalibrationPanel(QWidget):
         self.picks_label = QLabel("No peaks picked: click on a ring of the image.")
         self.picks_label.setWordWrap(True)
         undo = QPushButton("Undo last group")
+        undo.setToolTip("Remove the last group of picked peaks (Ctrl+Z)")
         clear = QPushButton("Clear all peaks")
         save = QPushButton("Save picks…")
         load = QPushButton("Load picks…")
@@ -378,6 +391,11 @@ class CalibrationPanel(QWidget):
     def current_ring(self) -> int:
         """0-based ring index (the box shows it 1-based)."""
         return self.ring_box.value() - 1
+
+    def show_peak_selection(self) -> None:
+        """The Setup tab, scrolled to the peak selection (ring number, undo)."""
+        self.tabs.setCurrentIndex(0)
+        self.tabs.currentWidget().ensureWidgetVisible(self.ring_box)
 
     def picked(self) -> None:
         """A pick succeeded: go on to the next ring if the user asked for it."""
