@@ -119,10 +119,11 @@ def test_integration_mode_workflow(qtbot, window, files, monkeypatch, tmp_path) 
     idle(qtbot, win)
     assert win.messages.level != "error", win.messages.text()
 
-    # cursor read-out on the pattern, at the strongest peak
-    plot = view.pattern.plot.getPlotItem()
-    scene = plot.vb.mapViewToScene(QPointF(float(q[np.argmax(y)]), float(y.max()) / 2))
-    view._pattern_mouse_moved(scene)
+    # cursor read-out on the pattern, at the strongest peak (the mouse over the plot)
+    plot = view.pattern.plot
+    scene = plot.getPlotItem().vb.mapViewToScene(QPointF(float(q[np.argmax(y)]), float(y.max()) / 2))
+    qtbot.mouseMove(plot.viewport(), plot.mapFromScene(scene))
+    qtbot.waitUntil(lambda: "2θ" in view.readout.text())
     text = view.readout.text()
     assert "2θ" in text and "d " in text and f"q {q[np.argmax(y)]:.2f}" in text
 

@@ -32,7 +32,7 @@ from ..core.errors import PickError
 from .circle_panes import ImagePane
 from .circle_results import CircleResultsBox
 from .circle_settings import IMAGE, PARAMETERS, POINTS, CircleSettingsBox
-from .image_view import auto_levels
+from .levels_control import auto_levels
 from .settings import Settings
 from .worker import describe_exception
 

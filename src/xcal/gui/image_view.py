@@ -1,4 +1,4 @@
-"""The detector image: zoom/pan, contrast (histogram, auto, log), mask, picks and calibrant rings.
+"""The detector image: zoom/pan, contrast (histogram, colormap, auto, log), mask, picks and calibrant rings.
 
 View coordinates follow the Fit2D/Dioptas convention: pixel (row i, column j) covers
 x in [j, j+1), y in [i, i+1), row 0 at the top. pyFAI and the picks use pixel indices whose
@@ -8,44 +8,29 @@ integer values are pixel centres, so a point (row, col) is drawn at (col + 0.5, 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
 from pyFAI.geometry import Geometry
-from PyQt5.QtCore import QPointF, Qt, pyqtSignal
+from pyqtgraph.exporters import ImageExporter
+from PyQt5.QtCore import QPoint, QPointF, QRectF, Qt, pyqtSignal
 from PyQt5.QtGui import QColor
-from PyQt5.QtWidgets import QCheckBox, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
+from PyQt5.QtWidgets import QFileDialog, QHBoxLayout, QMenu, QMessageBox, QToolButton, QVBoxLayout, QWidget
 
 from ..core.picks import PickGroup
+from .levels_control import Contrast
 
 # Ring colours: distinct hues that stay visible on a grey image.
 _PALETTE = ("#ff4040", "#40c0ff", "#ffd000", "#40ff60", "#ff60ff", "#ff9020", "#a0a0ff", "#00ffd0", "#ffffff", "#c08040")
-_LEVEL_PERCENTILES = (1.0, 99.8)
+_EXPORT_WIDTH = 2048  # pixels of a saved view, as Dioptas
+_png_folder = ""  # where the last view was saved: the next save dialog opens there
 
 
 def ring_color(ring: int) -> QColor:
     """Colour of a ring (0-based) for its picks and labels."""
     return QColor(_PALETTE[ring % len(_PALETTE)])
-
-
-def auto_levels(data: np.ndarray, invalid: np.ndarray | None = None) -> tuple[float, float]:
-    """Contrast from percentiles of a subsample of the valid pixels (fast on 4 Mpx images)."""
-    step = max(1, int(math.sqrt(data.size / 250_000)))
-    sample = data[::step, ::step]
-    keep = np.isfinite(sample)
-    if invalid is not None:
-        keep &= ~invalid[::step, ::step]
-    sample = sample[keep]
-    if sample.size == 0:
-        return 0.0, 1.0
-    low, high = np.percentile(sample, _LEVEL_PERCENTILES)
-    return float(low), float(high if high > low else low + 1.0)
-
-
-def log_scaled(data: np.ndarray) -> np.ndarray:
-    """log10(1 + I), with negative (gap) and non-finite pixels shown as 0."""
-    with np.errstate(invalid="ignore"):
-        return np.log10(np.where(data > 0, data, 0.0) + 1.0, dtype=np.float32)
 
 
 def position_text(x: float, y: float, value: float | None, geometry: Geometry | None) -> str:
@@ -66,9 +51,12 @@ def position_text(x: float, y: float, value: float | None, geometry: Geometry | 
 
 
 class ClickViewBox(pg.ViewBox):
-    """A ViewBox that reports left clicks and double clicks in view coordinates.
+    """A ViewBox with the mouse of Dioptas: clicks reported, a zoom rectangle, xcal's own menu.
 
-    While ``drawing`` is set (a mask tool is chosen), left drags are reported as ``dragged``
+    Left clicks and double clicks are reported in view coordinates. A right drag, or a left drag
+    with Ctrl held, draws a rectangle and zooms to it; a right click asks for the view's menu
+    (``menu_requested``: screen position, view x, y) instead of pyqtgraph's generic one. While
+    ``drawing`` is set (a mask tool is chosen), other left drags are reported as ``dragged``
     instead of panning: (stage "start"/"move"/"finish", x0, y0 where the button went down,
     x, y now, keyboard modifiers). The middle button and the wheel still pan and zoom.
     """
@@ -76,44 +64,109 @@ class ClickViewBox(pg.ViewBox):
     clicked = pyqtSignal(float, float)
     double_clicked = pyqtSignal(float, float)
     dragged = pyqtSignal(str, float, float, float, float, int)
+    menu_requested = pyqtSignal(QPoint, float, float)
     drawing = False
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, enableMenu=False, **kwargs)
+        self._zooming = False  # the current drag draws the zoom rectangle
+
     def mouseClickEvent(self, ev) -> None:  # noqa: N802 - Qt naming
+        pos = self.mapSceneToView(ev.scenePos())
         if ev.button() == Qt.LeftButton:
             ev.accept()
-            pos = self.mapSceneToView(ev.scenePos())
             (self.double_clicked if ev.double() else self.clicked).emit(pos.x(), pos.y())
+        elif ev.button() == Qt.RightButton:
+            ev.accept()
+            self.menu_requested.emit(ev.screenPos().toPoint(), pos.x(), pos.y())
         else:
             super().mouseClickEvent(ev)
 
     def mouseDragEvent(self, ev, axis=None) -> None:  # noqa: N802 - Qt naming
-        if not (self.drawing and ev.button() == Qt.LeftButton):
+        if ev.isStart():
+            self._zooming = ev.button() == Qt.RightButton or (
+                ev.button() == Qt.LeftButton and bool(ev.modifiers() & Qt.ControlModifier))
+        if self._zooming:
+            self._zoom_drag(ev)
+        elif self.drawing and ev.button() == Qt.LeftButton:
+            ev.accept()
+            start = self.mapSceneToView(ev.buttonDownScenePos())
+            pos = self.mapSceneToView(ev.scenePos())
+            stage = "start" if ev.isStart() else "finish" if ev.isFinish() else "move"
+            self.dragged.emit(stage, start.x(), start.y(), pos.x(), pos.y(), int(ev.modifiers()))
+        else:
             super().mouseDragEvent(ev, axis)
-            return
+
+    def _zoom_drag(self, ev) -> None:
+        """The rubber band while the button is held; on release, the view shows what it enclosed."""
         ev.accept()
-        start = self.mapSceneToView(ev.buttonDownScenePos())
-        pos = self.mapSceneToView(ev.scenePos())
-        stage = "start" if ev.isStart() else "finish" if ev.isFinish() else "move"
-        self.dragged.emit(stage, start.x(), start.y(), pos.x(), pos.y(), int(ev.modifiers()))
+        if not ev.isFinish():
+            self.updateScaleBox(ev.buttonDownPos(), ev.pos())
+            return
+        self.rbScaleBox.hide()
+        self._zooming = False
+        rect = self.childGroup.mapRectFromParent(QRectF(ev.buttonDownPos(), ev.pos())).normalized()
+        if rect.width() > 0 and rect.height() > 0:
+            self.showAxRect(rect, padding=0)
+
+    def zoom(self, factor: float, x: float, y: float) -> None:
+        """Zoom in (factor > 1) or out around view point (x, y)."""
+        self.scaleBy((1 / factor, 1 / factor), center=QPointF(x, y))
+
+
+def save_view_png(parent: QWidget, item: pg.GraphicsObject, title: str) -> str:
+    """Ask for a file name and save ``item`` as shown, 2048 pixels wide; the path written ('' if none)."""
+    global _png_folder
+    path, _ = QFileDialog.getSaveFileName(parent, title, _png_folder, "PNG images (*.png)")
+    if not path:
+        return ""
+    if not path.lower().endswith(".png"):
+        path += ".png"
+    _png_folder = str(Path(path).parent)
+    exporter = ImageExporter(item)
+    exporter.parameters()["width"] = _EXPORT_WIDTH
+    if not exporter.export(toBytes=True).save(path):
+        QMessageBox.warning(parent, title, f"Could not write {path}: check the folder exists and is writable.")
+        return ""
+    return path
+
+
+def view_menu(parent: QWidget, box: ClickViewBox, x: float, y: float, fit: Callable[[], None],
+              contrast: Contrast | None, export: pg.GraphicsObject, title: str) -> QMenu:
+    """xcal's right-click menu of a view: fit, zoom at the click, contrast, save as PNG."""
+    menu = QMenu(parent)
+    menu.addAction("Fit to window", fit)
+    menu.addAction("Zoom in", lambda: box.zoom(2.0, x, y))
+    menu.addAction("Zoom out", lambda: box.zoom(0.5, x, y))
+    if contrast is not None:
+        menu.addSeparator()
+        contrast.add_actions(menu)
+    menu.addSeparator()
+    menu.addAction("Save view as PNG…", lambda: save_view_png(parent, export, f"Save the {title} as PNG"))
+    return menu
 
 
 class ImageView(QWidget):
-    """Image with histogram/LUT and overlays; emits clicks as pyFAI pixel indices (row, col)."""
+    """Image with histogram/LUT and overlays; emits clicks as pyFAI pixel indices (row, col).
+
+    ``compact`` (a pane of integration mode) puts the histogram under the image and shortens
+    the button labels, so the image keeps the pane's width.
+    """
 
     pixel_clicked = pyqtSignal(float, float)  # row, col (pyFAI index convention)
     cursor_moved = pyqtSignal(float, float)  # view x, y
     cursor_left = pyqtSignal()
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, compact: bool = False) -> None:
         super().__init__(parent)
         self._data: np.ndarray | None = None
-        self._invalid: np.ndarray | None = None
         self._mask: np.ndarray | None = None
         self._mask_transparent = True
         self.mask_color = QColor(255, 40, 40)
         self.mask_opacity = 0.3  # of the transparent mask overlay
+        self.menu: QMenu | None = None  # the right-click menu last opened
         self.graphics = pg.GraphicsLayoutWidget()
-        self.view = ClickViewBox(lockAspect=True, invertY=True, enableMenu=True)
+        self.view = ClickViewBox(lockAspect=True, invertY=True)
         self.view.setDefaultPadding(0.01)
         self.graphics.addItem(self.view, 0, 0)
         self.image_item = pg.ImageItem(axisOrder="row-major")
@@ -124,15 +177,17 @@ class ImageView(QWidget):
             item.setZValue(z)
             self.view.addItem(item)
         self._labels: list[pg.TextItem] = []
-        self.histogram = pg.HistogramLUTItem(image=self.image_item)
-        self.graphics.addItem(self.histogram, 0, 1)
-
-        self.auto_button = QPushButton("Auto contrast")
-        self.auto_button.setToolTip("Set the contrast from the 1st to the 99.8th percentile of the pixels")
-        self.log_box = QCheckBox("Log scale")
-        self.fit_button = QPushButton("Fit to window")
+        self.histogram = pg.HistogramLUTItem(orientation="horizontal" if compact else "vertical")
+        self.graphics.addItem(self.histogram, *((1, 0) if compact else (0, 1)))
+        self.contrast = Contrast(self.image_item, self.histogram, parent=self)
+        self.log_box, self.auto_button = self.contrast.log_box, self.contrast.auto_button
+        self.fit_button = QToolButton()
+        self.fit_button.setText("Fit" if compact else "Fit to window")
+        self.fit_button.setToolTip("Show the whole image (right-drag or Ctrl+drag: zoom to a rectangle)")
+        if compact:
+            self.contrast.set_compact()
         controls = QHBoxLayout()
-        for widget in (self.auto_button, self.log_box, self.fit_button):
+        for widget in (self.contrast.colormap_box, self.log_box, self.auto_button, self.fit_button):
             controls.addWidget(widget)
         controls.addStretch(1)
         layout = QVBoxLayout(self)
@@ -140,37 +195,31 @@ class ImageView(QWidget):
         layout.addWidget(self.graphics, 1)
         layout.addLayout(controls)
 
-        self.auto_button.clicked.connect(self.auto_contrast)
-        self.log_box.toggled.connect(lambda _: self._show_data(reset_levels=True))
-        self.fit_button.clicked.connect(self.view.autoRange)
+        self.fit_button.clicked.connect(self.fit)
         self.view.clicked.connect(lambda x, y: self.pixel_clicked.emit(y - 0.5, x - 0.5))
+        self.view.menu_requested.connect(self._show_menu)
         self.graphics.scene().sigMouseMoved.connect(self._mouse_moved)
 
     # -- image -------------------------------------------------------------------------------------
     def set_image(self, data: np.ndarray, invalid: np.ndarray, reset_view: bool) -> None:
         """Show a new working array; a new shape or ``reset_view`` fits it to the window.
 
-        ``invalid`` pixels (gaps, dead pixels) are left out of the automatic contrast.
+        The same shape keeps the user's zoom (the next frame or file of a series). ``invalid``
+        pixels (gaps, dead pixels) are left out of the automatic contrast.
         """
         new_shape = self._data is None or self._data.shape != data.shape
-        self._data, self._invalid = data, invalid
-        self._show_data(reset_levels=reset_view or new_shape)
+        self._data = data
+        self.contrast.set_data(data, invalid, reset=reset_view or new_shape)
         if reset_view or new_shape:
-            self.view.autoRange(padding=0.01)
+            self.fit()
 
-    def _show_data(self, reset_levels: bool) -> None:
-        if self._data is None:
-            return
-        shown = log_scaled(self._data) if self.log_box.isChecked() else self._data
-        levels = auto_levels(shown, self._invalid) if reset_levels or self.image_item.image is None else self.histogram.getLevels()
-        self.image_item.setImage(shown, autoLevels=False, levels=levels)
-        self.histogram.setLevels(*levels)
+    def fit(self) -> None:
+        """The whole image in the window (only the image: overlays of another shape may linger)."""
+        self.view.autoRange(padding=0.01, items=[self.image_item])
 
-    def auto_contrast(self) -> None:
-        if self.image_item.image is not None:
-            levels = auto_levels(self.image_item.image, self._invalid)
-            self.image_item.setLevels(levels)
-            self.histogram.setLevels(*levels)
+    def _show_menu(self, screen_pos: QPoint, x: float, y: float) -> None:
+        self.menu = view_menu(self, self.view, x, y, self.fit, self.contrast, self.view, "image")
+        self.menu.popup(screen_pos)
 
     def value_at(self, x: float, y: float) -> float | None:
         if self._data is None:

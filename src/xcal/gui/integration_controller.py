@@ -166,15 +166,16 @@ class IntegrationController(QObject):
             return self._compute(sample, settings)
 
         name = Path(split_hdf5_source(source)[0]).name
-        self.runner.submit(f"Integrating {name}", job, self._show, blocking=False, kind="integration")
+        self.view.show_computing(self.runner.submit(f"Integrating {name}", job, self._show, blocking=False,
+                                                    kind="integration"))
 
     def integrate(self) -> None:
         """Integrate the current sample again (new settings, corrections or calibration)."""
         settings, sample = self._settings(), self.sample
         if settings is None or sample is None:
             return
-        self.runner.submit("Integrating", lambda task: self._compute(sample, settings), self._show, blocking=False,
-                           kind="integration")
+        self.view.show_computing(self.runner.submit("Integrating", lambda task: self._compute(sample, settings), self._show,
+                                                    blocking=False, kind="integration"))
 
     def _compute(self, sample: SampleFrame, settings: IntegrationSettings) -> Shown:
         """In the worker: pattern, cake and the lines to draw on them and on the image."""
