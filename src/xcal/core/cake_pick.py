@@ -48,7 +48,8 @@ def detector_pixel(geometry: Geometry, shape: tuple[int, int], tth_deg: float, c
     row, col = (float(v) for v in fit.x)
     inside = -0.5 <= row <= n1 - 0.5 and -0.5 <= col <= n2 - 0.5
     if not inside or np.linalg.norm(fit.fun) > _TOLERANCE_RAD:
-        raise PickError(f"2θ {tth_deg:.3f}°, χ {chi_deg:.1f}° is off the detector: click on the cake where it shows the image.")
+        raise PickError(f"2θ {tth_deg:.3f}°, χ {chi_deg:.1f}° is off the detector: "
+                        "click on the cake where it shows the image.")
     return row, col
 
 
