@@ -15,7 +15,7 @@ import numpy as np
 import pyqtgraph as pg
 from pyFAI.geometry import Geometry
 from pyqtgraph.exporters import ImageExporter
-from PyQt5.QtCore import QPoint, QPointF, QRectF, Qt, pyqtSignal
+from PyQt5.QtCore import QEvent, QObject, QPoint, QPointF, QRectF, Qt, pyqtSignal
 from PyQt5.QtGui import QColor
 from PyQt5.QtWidgets import QFileDialog, QHBoxLayout, QMenu, QMessageBox, QToolButton, QVBoxLayout, QWidget
 
@@ -199,6 +199,7 @@ class ImageView(QWidget):
         self.view.clicked.connect(lambda x, y: self.pixel_clicked.emit(y - 0.5, x - 0.5))
         self.view.menu_requested.connect(self._show_menu)
         self.graphics.scene().sigMouseMoved.connect(self._mouse_moved)
+        self.graphics.viewport().installEventFilter(self)
 
     # -- image -------------------------------------------------------------------------------------
     def set_image(self, data: np.ndarray, invalid: np.ndarray, reset_view: bool) -> None:
@@ -285,3 +286,9 @@ class ImageView(QWidget):
             self.cursor_moved.emit(pos.x(), pos.y())
         else:
             self.cursor_left.emit()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt naming
+        """The mouse leaving the view, or the view hidden (another tab or mode), ends the read-out."""
+        if event.type() in (QEvent.Leave, QEvent.Hide):
+            self.cursor_left.emit()
+        return False

@@ -97,6 +97,8 @@ class IntegrationView(QWidget):
             pane.maximise_toggled.connect(lambda name=name: self.toggle_maximised(name))
         for view in (self.cake, self.pattern):
             view.cursor_moved.connect(lambda x, y, view=view: self.readout.setText(view.position_text(x, y, self.wavelength)))
+        for view in (self.image, self.cake, self.pattern):
+            view.cursor_left.connect(lambda: self.readout.setText(" "))
 
     def show_computing(self, job: Job) -> None:
         """The cake and the pattern say they are being computed until ``job`` ends."""

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt5.QtCore import QPoint, QPointF, QRectF, Qt, pyqtSignal
+from PyQt5.QtCore import QEvent, QObject, QPoint, QPointF, QRectF, Qt, pyqtSignal
 from PyQt5.QtGui import QColor
 from PyQt5.QtWidgets import (
     QComboBox, QHBoxLayout, QLabel, QMenu, QProgressBar, QStackedWidget, QToolButton, QVBoxLayout, QWidget,
@@ -113,6 +113,7 @@ class _ComputedPlot(QWidget):
         self.stack.addWidget(placeholder)
         self.stack.addWidget(self.content)
         self.plot.scene().sigMouseMoved.connect(self._mouse_moved)
+        self.plot.viewport().installEventFilter(self)
         self.box.menu_requested.connect(self._show_menu)
         self._update_state()
 
@@ -148,6 +149,12 @@ class _ComputedPlot(QWidget):
             self.cursor_moved.emit(pos.x(), pos.y())
         else:
             self.cursor_left.emit()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt naming
+        """The mouse leaving the plot, or the plot hidden (another tab or mode), ends the read-out."""
+        if event.type() in (QEvent.Leave, QEvent.Hide):
+            self.cursor_left.emit()
+        return False
 
     def _show_menu(self, screen_pos: QPoint, x: float, y: float) -> None:
         self.menu = view_menu(self, self.box, x, y, self.fit, self.contrast, self.plot.getPlotItem(), self.what)
