@@ -1,9 +1,10 @@
 """Screenshots of the calibration, mask and integration modes for the README, made offscreen on the example.
 
 Opens the window with ``xcal --example``'s image, clicks the first ring through the image
-view's mouse handling, presses Calibrate and saves the Image, Cake, Pattern and Diagnostics tabs; then masks
-a beamstop, its arm, a shadowed sector and the module gaps and saves the Mask mode; last, integrates
-a LaB6 "sample" with that calibration and saves the Integration mode::
+view's mouse handling, presses Calibrate and saves the Image (with its right-click menu open), Cake
+(another colormap, the cursor's 2θ/χ read-out), Pattern and Diagnostics tabs; then masks a beamstop,
+its arm, a shadowed sector and the module gaps and saves the Mask mode; last, integrates a LaB6
+"sample" with that calibration and saves the Integration mode (image, cake and pattern panes)::
 
     .venv/bin/python tools/screenshots.py [--out docs/images]
 """
@@ -22,7 +23,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import fabio  # noqa: E402
 import numpy as np  # noqa: E402
 from PyQt5.QtCore import QEvent, QEventLoop, QPointF, Qt  # noqa: E402
-from PyQt5.QtGui import QMouseEvent  # noqa: E402
+from PyQt5.QtGui import QMouseEvent, QPainter  # noqa: E402
 from PyQt5.QtWidgets import QApplication  # noqa: E402
 
 from xcal.core.beam import beam_centre  # noqa: E402
@@ -59,6 +60,33 @@ def click_pixel(window: MainWindow, row: float, col: float) -> None:
     for kind in (QEvent.MouseButtonPress, QEvent.MouseButtonRelease):
         event = QMouseEvent(kind, QPointF(pos), Qt.LeftButton, Qt.LeftButton if kind == QEvent.MouseButtonPress else Qt.NoButton, Qt.NoModifier)
         QApplication.sendEvent(viewport, event)
+
+
+def hover(graphics, box, x: float, y: float) -> None:
+    """Move the mouse (no button) over view point (x, y) of a pyqtgraph view, for its read-out."""
+    pos = graphics.mapFromScene(box.mapViewToScene(QPointF(x, y)))
+    event = QMouseEvent(QEvent.MouseMove, QPointF(pos), Qt.NoButton, Qt.NoButton, Qt.NoModifier)
+    QApplication.sendEvent(graphics.viewport(), event)
+
+
+def grab_with_menu(app: QApplication, window: MainWindow, path: Path) -> None:
+    """The window with the image view's right-click menu, opened by a right click on the image, drawn on top."""
+    view = window.image_view
+    x, y = view.view.viewRange()[0][0], view.view.viewRange()[1][0]
+    width = view.view.viewRange()[0][1] - x
+    pos = view.graphics.mapFromScene(view.view.mapViewToScene(QPointF(x + 0.62 * width, y + 0.3 * width)))
+    for kind in (QEvent.MouseButtonPress, QEvent.MouseButtonRelease):
+        held = Qt.RightButton if kind == QEvent.MouseButtonPress else Qt.NoButton
+        QApplication.sendEvent(view.graphics.viewport(), QMouseEvent(kind, QPointF(pos), Qt.RightButton, held, Qt.NoModifier))
+    wait_until(app, lambda: view.menu is not None and view.menu.isVisible())
+    for _ in range(5):
+        app.processEvents()
+    shot = window.grab()
+    painter = QPainter(shot)
+    painter.drawPixmap(window.mapFromGlobal(view.graphics.viewport().mapToGlobal(pos)), view.menu.grab())
+    painter.end()
+    shot.save(str(path))
+    view.menu.close()
 
 
 def point_on_first_ring(window: MainWindow) -> tuple[float, float]:
@@ -135,11 +163,20 @@ def main() -> int:
         fit = window.session.result.fit
         print(f"calibrated: RMS {fit.rms_px:.3f} px on {len(fit.points)} points")
         window.messages.clear()
+        window.cake_view.contrast.set_colormap("inferno")
         for index, name in ((0, "image"), (1, "cake"), (2, "pattern"), (3, "diagnostics")):
             window.tabs.setCurrentIndex(index)
             idle(app, window)
             path = args.out / f"calibration_{name}.png"
-            window.grab().save(str(path))
+            if name == "image":
+                grab_with_menu(app, window, path)
+            else:
+                if name == "cake":
+                    cake = window.cake_view
+                    wait_until(app, lambda: cake.box.viewRange()[0][1] > 1)  # its range follows the cake when painted
+                    hover(cake.plot, cake.box, float(window.calibration.views.cake_lines[2]), 60.0)
+                    app.processEvents()
+                window.grab().save(str(path))
             print(f"wrote {path}")
         mask_example(window)
         window.tabs.setCurrentIndex(0)
@@ -149,6 +186,9 @@ def main() -> int:
         print(f"wrote {path} ({window.mask_panel.count_label.text()})")
         integration_example(window, Path(tmp))
         idle(app, window)
+        cake = window.integration_view.cake
+        hover(cake.plot, cake.box, float(window.integration.shown.cake_lines[3]), -30.0)
+        app.processEvents()
         path = args.out / "integration_mode.png"
         window.grab().save(str(path))
         print(f"wrote {path}")
