@@ -65,7 +65,7 @@ def pattern_position_text(x: float, unit: str, intensity: float | None, waveleng
 def cake_position_text(x: float, chi: float, unit: str, intensity: float | None, wavelength: float | None) -> str:
     """The cursor's position on the cake: 2θ, χ, d, q and the intensity of the bin under it."""
     parts = radial_parts(x, unit, wavelength)
-    parts.insert(min(1, len(parts)), f"χ {chi:.2f}°")
+    parts.insert(1 if parts and parts[0].startswith("2θ") else 0, f"χ {chi:.2f}°")
     if intensity is not None:
         parts.append(f"I {intensity:.6g}")
     return "   ".join(parts)
@@ -247,6 +247,7 @@ class PatternView(_ComputedPlot):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("pattern", "The pattern appears after a calibration or a loaded .poni", parent)
+        self._unit = "2th_deg"  # of the pattern shown (the box may already name the next one)
         self.unit_box = QComboBox()
         for unit, label in PATTERN_UNIT_LABELS.items():
             self.unit_box.addItem(label, unit)
@@ -281,6 +282,7 @@ class PatternView(_ComputedPlot):
 
     def set_pattern(self, pattern: Pattern, lines: np.ndarray) -> None:
         radial, intensity = pattern.radial, pattern.intensity
+        self._unit = pattern.unit
         self.curve.setData(radial, intensity)
         self.plot.setLabel("bottom", PATTERN_UNIT_LABELS[pattern.unit])
         finite = intensity[np.isfinite(intensity)]
@@ -300,4 +302,4 @@ class PatternView(_ComputedPlot):
         """2θ, d, q at the cursor and the pattern's intensity at the nearest point (``y`` is not used)."""
         radial, intensity = self.curve.getData()
         value = float(intensity[int(np.argmin(np.abs(radial - x)))]) if radial is not None and len(radial) else None
-        return pattern_position_text(x, self.unit, value, wavelength)
+        return pattern_position_text(x, self._unit, value, wavelength)
