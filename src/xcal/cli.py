@@ -197,8 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     wl.add_argument("--wavelength", type=_ranged("a wavelength", low_a, high_a, "Å"), help="wavelength in Å")
     wl.add_argument("--energy", type=_ranged("an energy", round(HC_KEV_A / high_a, 3), round(HC_KEV_A / low_a), "keV"),
                     help="photon energy in keV")
-    det = c.add_mutually_exclusive_group(required=True)
-    det.add_argument("--detector", help="pyFAI detector name, e.g. Pilatus1M")
+    det = c.add_mutually_exclusive_group()
+    det.add_argument("--detector", help="pyFAI detector name, e.g. Pilatus1M (default: the file header's pixel size, "
+                                        "or the only detector of the image's shape; an ambiguous shape is refused)")
     det.add_argument("--pixel", type=_ranged("a pixel size", 0, 10_000, "µm", above=True), nargs="+", metavar="UM",
                      help="pixel size in µm (one value, or vertical horizontal)")
     c.add_argument("--distance", type=_ranged("a distance", 1, 100_000, "mm"),
@@ -333,6 +334,7 @@ def _apply_mask(session, mask_path: str | None) -> None:
 
 def cmd_calibrate(args) -> int:
     from .core.calibration import RefineOptions
+    from .core.detectors import detector_description
     from .core.outputs import writing
     from .core.progress import Task
     from .peaks.ring_extraction import ExtractionOptions
@@ -342,7 +344,7 @@ def cmd_calibrate(args) -> int:
                          ("--dioptas", getattr(args, "dioptas", None))],
                   [args.image, args.poni, args.mask, args.calibrant])
     session = _session_for(args)
-    session.set_detector(args.detector, tuple(args.pixel) if args.pixel and len(args.pixel) == 2 else (args.pixel[0] if args.pixel else None))
+    detector_basis = _set_detector(session, args)
     session.set_calibrant(args.calibrant)
     if args.energy is not None:
         session.set_energy(args.energy)
@@ -389,6 +391,7 @@ def cmd_calibrate(args) -> int:
             save_session_for_dioptas(session, args.dioptas)
     seconds = time.perf_counter() - t0
     summary = result_summary(session, seconds)
+    summary["detector"] = {"name": detector_description(session.raw_detector), "basis": detector_basis}
     summary["verdict"] = verdict
     summary.update(checks)  # corrections, wavelength_check, matching_calibrants
     summary["written"] = str(args.output) if written else None
@@ -403,6 +406,21 @@ def cmd_calibrate(args) -> int:
         print(f"xcal: error: the calibration was judged bad, so {args.output} was not written (--force writes it anyway): "
               f"{verdict['reasons'][0]}", file=sys.stderr)
     return EXIT_STATUS[verdict["level"]]
+
+
+def _set_detector(session, args) -> str:
+    """The detector given, else the image's own (header pixel size, or the only one of its shape); why."""
+    from .core.detector_guess import guess_detector
+
+    if args.detector or args.pixel:
+        session.set_detector(args.detector, tuple(args.pixel) if args.pixel and len(args.pixel) == 2 else (args.pixel[0] if args.pixel else None))
+        return "given by --detector" if args.detector else "given by --pixel"
+    raw = session.raw
+    guess = guess_detector(raw.shape, raw.header, raw.source)
+    if not guess.decided:
+        raise XcalError(f"no detector given and {guess.basis}: give --detector NAME (or --pixel UM).")
+    session.set_detector(guess.name, guess.pixel_um)
+    return guess.basis
 
 
 def _check_poni_wavelength(args, given: float, in_file: float | None) -> None:
@@ -467,7 +485,8 @@ def result_summary(session, seconds: float) -> dict:
 def format_summary(s: dict) -> str:
     units = {"dist": ("mm", 1e3), "poni1": ("mm", 1e3), "poni2": ("mm", 1e3), "rot1": ("deg", np.degrees(1)),
              "rot2": ("deg", np.degrees(1)), "rot3": ("deg", np.degrees(1)), "wavelength": ("Å", 1e10)}
-    lines = ["Refined geometry:"]
+    lines = [f"Detector: {s['detector']['name']} ({s['detector']['basis']})"] if "detector" in s else []
+    lines.append("Refined geometry:")
     for name, p in s["geometry"].items():
         unit, k = units[name]
         err = "fixed" if p["fixed"] else f"± {p['sigma'] * k:.2g}"
