@@ -357,3 +357,45 @@ def test_settings_persist_between_runs(qtbot, agbh, tmp_path):
     third = agbh_dialog(qtbot, agbh, tmp_path, settings=Settings(tmp_path / "xcal.ini"), wavelength_m=1.2e-10,
                         detector=Detector(50e-6, 50e-6))
     assert third.wavelength_m == pytest.approx(1.2e-10) and third.pixel_m == pytest.approx(50e-6)
+
+
+def wheel(pane, notches: int) -> None:
+    """A real wheel event (``notches`` of a standard wheel, positive away from the user) over the pane's centre."""
+    from PyQt5.QtCore import QPoint, QPointF
+    from PyQt5.QtGui import QWheelEvent
+    from PyQt5.QtWidgets import QApplication
+
+    viewport = pane.viewport()
+    pos = QPointF(viewport.width() / 2, viewport.height() / 2)
+    event = QWheelEvent(pos, QPointF(viewport.mapToGlobal(pos.toPoint())), QPoint(0, 0), QPoint(0, 120 * notches),
+                        Qt.NoButton, Qt.NoModifier, Qt.NoScrollPhase, False)
+    QApplication.sendEvent(viewport, event)
+
+
+def test_magnifier_zoom_follows_the_wheel(qtbot, agbh, tmp_path):
+    """The magnified view's field (64 px at first) shrinks by 1.25 per notch forwards and grows backwards,
+    about the same centre; the box on the image and the label follow, a click still lands where it is made,
+    the whole image's zoom is untouched, and the field is kept for the next run."""
+    settings = Settings(tmp_path / "xcal.ini")
+    dialog = agbh_dialog(qtbot, agbh, tmp_path, settings=settings)
+    dialog.settings_box.set_mode(POINTS)
+    click_view(qtbot, dialog.main_pane, 150.0, 200.0)  # centres the magnified view there
+    main_range = dialog.main_pane.view.viewRange()
+    (x0, x1), (y0, y1) = dialog.zoom_pane.view.viewRange()
+    assert x1 - x0 == pytest.approx(64, rel=0.02) and dialog.zoom_label.text().startswith("Magnified 64 × 64 px")
+    wheel(dialog.zoom_pane, 2)
+    (x0, x1), (y0, y1) = dialog.zoom_pane.view.viewRange()
+    assert x1 - x0 == pytest.approx(64 / 1.25**2, rel=0.02) and y1 - y0 == pytest.approx(64 / 1.25**2, rel=0.02)
+    assert ((x0 + x1) / 2, (y0 + y1) / 2) == pytest.approx((200.5, 150.5), abs=0.5)
+    assert dialog.zoom_label.text().startswith("Magnified 41 × 41 px")
+    box_x, _ = dialog.zoom_box_item.getData()
+    assert box_x.max() - box_x.min() == pytest.approx(64 / 1.25**2)
+    assert dialog.main_pane.view.viewRange() == main_range
+    click_view(qtbot, dialog.zoom_pane, 151.3, 201.7)  # precise at the higher magnification
+    assert (dialog.rows[-1], dialog.cols[-1]) == pytest.approx((151.3, 201.7), abs=0.1)
+    wheel(dialog.zoom_pane, -5)
+    (x0, x1), _ = dialog.zoom_pane.view.viewRange()
+    assert x1 - x0 == pytest.approx(64 / 1.25**2 * 1.25**5, rel=0.02)
+    dialog.reject()
+    again = agbh_dialog(qtbot, agbh, tmp_path, settings=Settings(tmp_path / "xcal.ini"))
+    assert again.zoom_px == pytest.approx(64 * 1.25**3)

@@ -4,7 +4,9 @@ Opens the window with ``xcal --example``'s image, clicks the first ring through 
 view's mouse handling, presses Calibrate and saves the Image (with its right-click menu open), Cake
 (another colormap, the cursor's 2θ/χ read-out), Pattern and Diagnostics tabs; then masks a beamstop,
 its arm, a shadowed sector and the module gaps and saves the Mask mode; last, integrates a LaB6
-"sample" with that calibration and saves the Integration mode (image, cake and pattern panes)::
+"sample" with that calibration and saves the Integration mode (image, cake and pattern panes); and
+the circle dialog on a SAXS silver behenate image (points clicked on a ring, the magnified view
+zoomed by the wheel, the detector chosen among those of the image's shape)::
 
     .venv/bin/python tools/screenshots.py [--out docs/images]
 """
@@ -22,8 +24,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import fabio  # noqa: E402
 import numpy as np  # noqa: E402
-from PyQt5.QtCore import QEvent, QEventLoop, QPointF, Qt  # noqa: E402
-from PyQt5.QtGui import QMouseEvent, QPainter  # noqa: E402
+from PyQt5.QtCore import QEvent, QEventLoop, QPoint, QPointF, Qt  # noqa: E402
+from PyQt5.QtGui import QMouseEvent, QPainter, QWheelEvent  # noqa: E402
 from PyQt5.QtWidgets import QApplication  # noqa: E402
 
 from xcal.core.beam import beam_centre  # noqa: E402
@@ -136,6 +138,53 @@ def integration_example(window: MainWindow, folder: Path) -> Path:
     return path
 
 
+def circle_dialog_example(app: QApplication, folder: Path, path: Path) -> None:
+    """The circle dialog on a pyFAI-made SAXS image (AgBh, 1024 x 1024, 158 µm, beamstop): six clicks on the
+    second ring through the views' mouse handling, two wheel notches over the magnified view, the detector
+    chosen among the 13 of a 1024 x 1024 image (no header says which)."""
+    from pyFAI.calibrant import Calibrant
+    from pyFAI.detectors import Detector
+
+    from xcal.core.refinement import new_geometry
+    from xcal.gui.circle_dialog import CircleDialog
+    from xcal.gui.circle_settings import POINTS
+
+    shape, pixel, centre = (1024, 1024), 158e-6, (566.3, 483.7)
+    geometry = new_geometry(Detector(pixel, pixel, max_shape=shape), dist=0.57, poni1=(centre[0] + 0.5) * pixel,
+                            poni2=(centre[1] + 0.5) * pixel, rot1=0.0, rot2=0.0, rot3=0.0, wavelength=1.0332e-10)
+    lam = sum(ring_image(geometry, Calibrant(dspacing=[58.38 / n]), shape, fwhm_deg=0.12, intensity=330.0 / n**1.5,
+                         background=0.0) for n in range(1, 6))
+    rows, cols = np.mgrid[: shape[0], : shape[1]]
+    r = np.hypot(rows - centre[0], cols - centre[1])
+    lam = np.where(r < 15, 1.0, lam + 70.0 + 3000.0 * np.exp(-np.clip(r - 15.0, 0, None) / 10.0))
+    data = np.random.default_rng(5).poisson(lam).astype(np.float32)
+    dialog = CircleDialog(data, None, wavelength_m=1.0332e-10, settings=Settings(folder / "circle.ini"))
+    dialog.resize(1500, 920)
+    dialog.show()
+    dialog.settings_box.set_mode(POINTS)
+    dialog.settings_box.detector_box.setCurrentText("RayonixSx165")
+    dialog.settings_box.ring_box.setValue(2)
+    wait_until(app, dialog.isVisible)
+    radius = 127.7  # the second order at 570 mm
+    for angle in np.radians([20, 80, 150, 200, 260, 320]):
+        row, col = centre[0] + radius * np.sin(angle), centre[1] + radius * np.cos(angle)
+        for pane, offset in ((dialog.main_pane, 3.0), (dialog.zoom_pane, 0.0)):
+            pos = pane.viewport_pos(col + offset + 0.5, row + 0.5)
+            for kind in (QEvent.MouseButtonPress, QEvent.MouseButtonRelease):
+                held = Qt.LeftButton if kind == QEvent.MouseButtonPress else Qt.NoButton
+                QApplication.sendEvent(pane.viewport(), QMouseEvent(kind, QPointF(pos), Qt.LeftButton, held, Qt.NoModifier))
+            app.processEvents()
+    viewport = dialog.zoom_pane.viewport()
+    middle = QPointF(viewport.width() / 2, viewport.height() / 2)
+    QApplication.sendEvent(viewport, QWheelEvent(middle, QPointF(viewport.mapToGlobal(middle.toPoint())), QPoint(0, 0),
+                                                 QPoint(0, 240), Qt.NoButton, Qt.NoModifier, Qt.NoScrollPhase, False))
+    for _ in range(5):
+        app.processEvents()
+    dialog.grab().save(str(path))
+    print(f"wrote {path} ({len(dialog.rows)} points, radius {dialog.fit.radius:.2f} px, {dialog.zoom_label.text()})")
+    dialog.reject()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "images")
@@ -194,6 +243,7 @@ def main() -> int:
         print(f"wrote {path}")
         window.calibration.saved_geometry = window.session.geometry  # nothing to save: close quietly
         window.close()
+        circle_dialog_example(app, Path(tmp), args.out / "circle_dialog.png")
     return 0
 
 

@@ -5,8 +5,9 @@ Three ways to the circle (see :mod:`.circle_settings`): the ring found on the im
 clicked on the ring (a first click on the image centres a magnified view there, a second click in
 the magnified view adds the point precisely; clicking a marker removes it; "Refine on image" moves
 the clicks onto the ring's intensity maximum, so the answer does not depend on careful clicking),
-or no fit at all (the ring's radius from wavelength, distance and pixel size). The untilted
-geometry (beam centre, distance from the ring's d-spacing) is handed back on Done.
+or no fit at all (the ring's radius from wavelength, distance and pixel size). The wheel over the
+magnified view changes its field (kept between runs). The untilted geometry (beam centre, distance
+from the ring's d-spacing) is handed back on Done.
 
 View coordinates follow :mod:`.image_view`: point (row, col) is drawn at (col + 0.5, row + 0.5).
 """
@@ -28,6 +29,7 @@ from ..core.circle_calibration import distance_from_radius, ring_radius_px
 from ..core.circle_fit import CircleFit
 from ..core.circle_image import CircleOutcome, find_ring, fit_clicks, fit_traced
 from ..core.conics import Circle
+from ..core.detector_guess import DetectorGuess, guess_detector
 from ..core.errors import PickError
 from .circle_panes import ImagePane
 from .circle_results import CircleResultsBox
@@ -36,14 +38,16 @@ from .levels_control import auto_levels
 from .settings import Settings
 from .worker import describe_exception
 
-ZOOM_PX = 64  # side of the magnified area, image pixels
+ZOOM_PX = 64.0  # side of the magnified area at first, image pixels
+ZOOM_RANGE_PX = (8.0, 1024.0)  # the wheel keeps the magnified area's side within these
+ZOOM_STEP = 1.25  # per wheel notch: forwards magnifies (a smaller area), backwards shows more
 HIT_SCREEN_PX = 7.0  # a click this close to a marker (screen pixels) removes it
 MIN_POINTS_FIT = 3
 MIN_POINTS_DONE = 5
 HELP = {
     IMAGE: "The ring is found on the image and fitted automatically. Click another ring to use it instead.",
     POINTS: "Click on the ring in the image, then click the ring precisely in the magnified view to add a point. "
-            "Click a marker to remove it.",
+            "Click a marker to remove it. The wheel over the magnified view magnifies more or less.",
     PARAMETERS: "No fit: the ring of the chosen d-spacing is drawn where the wavelength, distance, pixel size and "
                 "centre put it. Check that it lies on the ring.",
 }
@@ -80,8 +84,10 @@ class CircleDialog(QDialog):
         runner=None,
         parent: QWidget | None = None,
         settings: Settings | None = None,
+        detector_guess: DetectorGuess | None = None,
     ) -> None:
-        """``wavelength_m`` and ``detector`` (the session's) override the stored settings."""
+        """``wavelength_m`` and ``detector`` (the session's) override the stored settings; without a
+        detector, ``detector_guess`` (by default from the image's shape) proposes one, or the candidates."""
         super().__init__(parent)
         self.setWindowTitle("Calibration from one ring's circle")
         self.data, self.invalid, self.runner, self.settings = data, invalid, runner, settings
@@ -92,6 +98,8 @@ class CircleDialog(QDialog):
         self.ring_click: tuple[float, float] | None = None  # the click choosing a ring in the image mode
         self._generation = 0
         self._zoom_locked = False
+        self.zoom_px = ZOOM_PX
+        self._zoom_centre = (data.shape[1] / 2, data.shape[0] / 2)
 
         self.main_pane = ImagePane(zoom=False)
         self.zoom_pane = ImagePane(zoom=True)
@@ -104,12 +112,14 @@ class CircleDialog(QDialog):
             pane.image_item.setImage(data, autoLevels=False, levels=levels)
         self.main_pane.view.autoRange(padding=0.01)
         self.settings_box = CircleSettingsBox(data.shape)
+        self.settings_box.show_guess(detector_guess or guess_detector(data.shape))
         self.results_box = CircleResultsBox()
         self.export_button = self.results_box.export_button
         self._build_layout()
 
         self.main_pane.clicked.connect(self._main_clicked)
         self.zoom_pane.clicked.connect(self._zoom_clicked)
+        self.zoom_pane.wheeled.connect(self._zoom_wheeled)
         self.main_pane.scene().sigMouseMoved.connect(self._hover)
         self.refit_button.clicked.connect(self.refit)
         self.reset_button.clicked.connect(self.reset)
@@ -118,17 +128,20 @@ class CircleDialog(QDialog):
         self.cancel_button.clicked.connect(self.reject)
         self.export_button.clicked.connect(self.export_csv)
         self.finished.connect(lambda _: self.save_settings())
-        self._set_zoom(data.shape[1] / 2, data.shape[0] / 2)
 
         self.settings_box.notice.connect(lambda message: self.show_error(message, "info"))
         if settings is not None:
             self.settings_box.load(settings)
             self.refine_check.setChecked(settings.get("circle/refine", True))
             self.trace_check.setChecked(settings.get("circle/trace", False))
+            self.zoom_px = float(np.clip(settings.get("circle/zoom_px", ZOOM_PX), *ZOOM_RANGE_PX))
+        self._set_zoom(*self._zoom_centre)
         if wavelength_m:
             self.settings_box.set_wavelength(wavelength_m)
         if detector is not None:
             self.settings_box.set_detector(detector)
+        else:
+            self.settings_box.apply_guess()
         # the session's detector as the dialog shows it (None: the session has none)
         self._detector_shown = None if detector is None else (self.detector_name, self.settings_box.pixel_box.value())
         self.settings_box.fit_changed.connect(self._settings_changed)
@@ -149,7 +162,9 @@ class CircleDialog(QDialog):
         left.addWidget(self.main_pane, 1)
 
         middle = QVBoxLayout()
-        middle.addWidget(QLabel(f"Magnified {ZOOM_PX} × {ZOOM_PX} px"))
+        self.zoom_label = QLabel()
+        self.zoom_label.setToolTip("Turn the mouse wheel over the magnified view to magnify more or less")
+        middle.addWidget(self.zoom_label)
         middle.addWidget(self.zoom_pane, 0, Qt.AlignHCenter)
         self.find_button = QPushButton("Find the ring again")
         self.find_button.setToolTip("Forget the ring clicked and find the innermost clear ring on the image")
@@ -236,6 +251,7 @@ class CircleDialog(QDialog):
         self.settings_box.save(self.settings)
         self.settings.set("circle/refine", self.refine_check.isChecked())
         self.settings.set("circle/trace", self.trace_check.isChecked())
+        self.settings.set("circle/zoom_px", self.zoom_px)
 
     def _settings_changed(self) -> None:
         if self.mode != self._mode:
@@ -266,9 +282,17 @@ class CircleDialog(QDialog):
             self._set_zoom(pos.x(), pos.y())
 
     def _set_zoom(self, x: float, y: float) -> None:
-        h = ZOOM_PX / 2
+        self._zoom_centre = (x, y)
+        h = self.zoom_px / 2
         self.zoom_pane.view.setRange(xRange=(x - h, x + h), yRange=(y - h, y + h), padding=0)
         self.zoom_box_item.setData([x - h, x + h, x + h, x - h, x - h], [y - h, y - h, y + h, y + h, y - h])
+        self.zoom_label.setText(f"Magnified {self.zoom_px:.0f} × {self.zoom_px:.0f} px")
+
+    def _zoom_wheeled(self, notches: float) -> None:
+        """The wheel over the magnified view: forwards magnifies (a smaller area), backwards shows more,
+        about the same centre."""
+        self.zoom_px = float(np.clip(self.zoom_px * ZOOM_STEP ** -notches, *ZOOM_RANGE_PX))
+        self._set_zoom(*self._zoom_centre)
 
     def _marker_at(self, pane: ImagePane, x: float, y: float) -> int | None:
         best, best_d = None, HIT_SCREEN_PX
@@ -439,7 +463,9 @@ class CircleDialog(QDialog):
             else:
                 pane.show_points(outcome.rows, outcome.cols, outcome.source != "clicks", ~outcome.fit.inliers)
         distance = scale = ""
-        if circle is not None:
+        if circle is not None and not self.settings_box.detector_chosen:
+            distance = "choose the detector first"
+        elif circle is not None:
             try:
                 d_m = self.settings_box.distance_m if self.mode == PARAMETERS else distance_from_radius(
                     circle.radius, self.d_spacing_A, self.wavelength_m, self.pixel_m)
@@ -464,7 +490,8 @@ class CircleDialog(QDialog):
 
     @property
     def ready(self) -> bool:
-        return self.circle is not None and (self.mode != POINTS or len(self.rows) >= MIN_POINTS_DONE)
+        return (self.circle is not None and self.settings_box.detector_chosen
+                and (self.mode != POINTS or len(self.rows) >= MIN_POINTS_DONE))
 
     # -- results ------------------------------------------------------------------------------------
     def export_csv(self) -> None:
@@ -482,6 +509,9 @@ class CircleDialog(QDialog):
             self.show_error(f"Fit history saved to {path}.", "info")
 
     def accept(self) -> None:
+        if not self.settings_box.detector_chosen:
+            self.show_error("Choose the detector under Calibration settings: its pixel size sets the distance.")
+            return
         if not self.ready:
             self.show_error(f"Click at least {MIN_POINTS_DONE} points on the ring and get a fit first." if self.mode == POINTS
                             else "There is no circle yet: see the message above, or change the settings.")

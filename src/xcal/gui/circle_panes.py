@@ -1,5 +1,6 @@
 """The circle dialog's image views: the whole image and a magnified part, each with the clicked points,
-the points on the ring, the outliers, the fitted circle and its centre.
+the points on the ring, the outliers, the fitted circle and its centre. The wheel over the magnified
+part reports its turns (the dialog changes the magnification); over the whole image it zooms as usual.
 
 View coordinates follow :mod:`.image_view`: point (row, col) is drawn at (col + 0.5, row + 0.5).
 """
@@ -27,13 +28,16 @@ class _Scatter(pg.ScatterPlotItem):
 
 
 class ImagePane(pg.GraphicsLayoutWidget):
-    """An image with markers, points on the ring, fitted circle and centre; reports clicks in view coordinates."""
+    """An image with markers, points on the ring, fitted circle and centre; reports clicks in view coordinates
+    and, for the magnified part (``zoom``), wheel turns in notches (positive: away from the user)."""
 
     clicked = pyqtSignal(float, float)
+    wheeled = pyqtSignal(float)
 
     def __init__(self, zoom: bool) -> None:
         super().__init__()
-        self.view = ClickViewBox(lockAspect=True, invertY=True, enableMenu=False)
+        self.zoom = zoom
+        self.view = ClickViewBox(lockAspect=True, invertY=True)
         self.view.setDefaultPadding(0.0 if zoom else 0.01)
         if zoom:
             self.view.setMouseEnabled(False, False)
@@ -52,6 +56,13 @@ class ImagePane(pg.GraphicsLayoutWidget):
             item.setZValue(z)
             self.view.addItem(item)
         self.view.clicked.connect(self.clicked)
+
+    def wheelEvent(self, ev) -> None:  # noqa: N802 - Qt naming
+        if not self.zoom:
+            super().wheelEvent(ev)
+            return
+        self.wheeled.emit(ev.angleDelta().y() / 120)  # Qt: 120 per notch of a standard wheel
+        ev.accept()
 
     def show_circle(self, circle: Circle | None) -> None:
         """Draw the circle and its centre (nothing for None)."""

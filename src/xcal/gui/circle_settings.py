@@ -3,21 +3,24 @@
 Three modes, as in MuscleX: the ring found on the calibration image automatically, points clicked
 on it, or no image at all (wavelength, distance and pixel size give the ring's radius). The ring's
 d-spacing comes from a calibrant's ring or is typed in Å or nm; the pixel size from a pyFAI
-detector that fits the image, or is typed for a generic detector of the image's shape. A fixed
-centre keeps the user's beam centre and fits the radius only. Everything persists between runs.
+detector that fits the image, or is typed for a generic detector of the image's shape. The detector
+shown says where it comes from (:mod:`~xcal.core.detector_guess`): a shape several detectors share
+is never decided silently, the user chooses among its candidates. A fixed centre keeps the user's
+beam centre and fits the radius only. Everything persists between runs.
 """
 
 from __future__ import annotations
 
 from pyFAI.detectors import Detector
-from PyQt5.QtCore import pyqtSignal
+from PyQt5.QtCore import Qt, pyqtSignal
 from PyQt5.QtWidgets import (
     QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QRadioButton,
     QSpinBox, QWidget,
 )
 
 from ..core.calibrants import list_calibrants, load_calibrant
-from ..core.detectors import detector_names, make_detector, suggest_detectors
+from ..core.detector_guess import DetectorGuess
+from ..core.detectors import detector_names, make_detector
 from ..core.errors import XcalError
 from .settings import Settings
 from .worker import describe_exception
@@ -25,6 +28,7 @@ from .worker import describe_exception
 IMAGE, POINTS, PARAMETERS = "image", "points", "parameters"
 MODES = {IMAGE: "By calibration image (automatic)", POINTS: "By point selection", PARAMETERS: "By parameters (no image fit)"}
 GENERIC = "Pixel size (image shape)"
+CHOOSE = "Choose the detector…"  # shown while a shape several detectors share is undecided
 CUSTOM_D = "d-spacing"
 UNITS = {"Å": 1.0, "nm": 10.0}  # Å per unit
 AGBH_D1_A = 58.38  # silver behenate, first order
@@ -37,6 +41,12 @@ def _spin(low: float, high: float, value: float, decimals: int, suffix: str = ""
     spin.setValue(value)
     spin.setSuffix(suffix)
     return spin
+
+
+def _shared(guess: DetectorGuess) -> str:
+    """The short form of an ambiguous guess (the note's tooltip lists the candidates)."""
+    sizes = [pixel for _, pixel in guess.candidates]
+    return f"{len(sizes)} detectors have this shape ({min(sizes):.4g} to {max(sizes):.4g} µm pixels)"
 
 
 class CircleSettingsBox(QGroupBox):
@@ -53,6 +63,7 @@ class CircleSettingsBox(QGroupBox):
     def __init__(self, shape: tuple[int, int], parent: QWidget | None = None) -> None:
         super().__init__("Calibration settings", parent)
         self.shape = shape
+        self.guess: DetectorGuess | None = None
         form = QFormLayout(self)
         self.mode_buttons = QButtonGroup(self)
         for key, text in MODES.items():
@@ -73,9 +84,11 @@ class CircleSettingsBox(QGroupBox):
         self.unit_box.addItems(list(UNITS))
         self.wavelength_box = _spin(0.001, 20.0, 1.0, 5, " Å")
         self.detector_box = QComboBox()
-        matching = suggest_detectors(shape)
-        self.detector_box.addItems(matching + [GENERIC] + [n for n in detector_names() if n not in matching])
-        self.detector_box.setCurrentText(GENERIC)
+        self.detector_note = QLabel()
+        self.detector_note.setWordWrap(True)
+        self.detector_note.setMinimumHeight(2 * self.detector_note.fontMetrics().lineSpacing() + 6)  # two lines, whole
+        self.detector_box.addItem(GENERIC)
+        self.detector_box.addItems(detector_names())
         self.pixel_box = _spin(1.0, 10000.0, 100.0, 3, " µm")
         self.distance_box = _spin(1.0, 100000.0, 1000.0, 3, " mm")
         self.distance_label = QLabel("Distance")
@@ -99,6 +112,7 @@ class CircleSettingsBox(QGroupBox):
         form.addRow("d-spacing", d_row)
         form.addRow("Wavelength", self.wavelength_box)
         form.addRow("Detector", self.detector_box)
+        form.addRow(self.detector_note)
         form.addRow("Pixel size", self.pixel_box)
         form.addRow(self.distance_label, self.distance_box)
         form.addRow(self.fixed_check)
@@ -144,9 +158,14 @@ class CircleSettingsBox(QGroupBox):
 
     @property
     def detector_name(self) -> str | None:
-        """The chosen pyFAI detector, or None for a generic detector of the image's shape."""
+        """The chosen pyFAI detector, or None for a generic detector of the image's shape (or none chosen yet)."""
         text = self.detector_box.currentText()
-        return None if text == GENERIC else text
+        return None if text in (GENERIC, CHOOSE) else text
+
+    @property
+    def detector_chosen(self) -> bool:
+        """False while the user still has to choose among the detectors of the image's shape."""
+        return self.detector_box.currentText() != CHOOSE
 
     @property
     def fixed_centre(self) -> tuple[float, float] | None:
@@ -165,6 +184,19 @@ class CircleSettingsBox(QGroupBox):
     def set_wavelength(self, metres: float) -> None:
         self.wavelength_box.setValue(metres * 1e10)
 
+    def show_guess(self, guess: DetectorGuess) -> None:
+        """List the detectors of the image's shape first (pixel size as tooltip); the guess explains the choice."""
+        self.guess = guess
+        self.detector_box.blockSignals(True)
+        current = self.detector_box.currentText()
+        self.detector_box.clear()
+        names = guess.candidate_names
+        self.detector_box.addItems(names + [GENERIC] + [n for n in detector_names() if n not in names])
+        for i, (_, pixel) in enumerate(guess.candidates):
+            self.detector_box.setItemData(i, f"{pixel:.4g} µm pixels at this image size", Qt.ToolTipRole)
+        self.detector_box.setCurrentText(current)
+        self.detector_box.blockSignals(False)
+
     def set_detector(self, detector: Detector) -> None:
         """Start from the session's detector: a named one, or a generic one's pixel size."""
         if type(detector) is Detector:
@@ -172,6 +204,51 @@ class CircleSettingsBox(QGroupBox):
             self.pixel_box.setValue(float(detector.pixel1) * 1e6)
         else:
             self.detector_box.setCurrentText(type(detector).__name__)
+        guessed = self.guess is not None and self.guess.name is not None and self.detector_name == self.guess.name
+        self._note("the main window's detector" + (f": {self.guess.basis}" if guessed else " (Setup)"))
+
+    def apply_guess(self) -> None:
+        """The session has no detector: take the guess, or, on a shape several detectors share, the user's
+        last choice if it is one of them (said), else ask the user to choose."""
+        guess = self.guess
+        if guess is None:
+            return
+        if guess.name is not None:
+            self.detector_box.setCurrentText(guess.name)
+            self._note(guess.basis)
+        elif guess.pixel_um is not None:
+            self.detector_box.setCurrentText(GENERIC)
+            self.pixel_box.setValue(float(guess.pixel_um[0]))
+            self._note(guess.basis)
+        elif self.detector_name in guess.candidate_names:
+            self._note(f"your last choice; {_shared(guess)}", warning=True)
+        elif guess.candidates:
+            self.detector_box.blockSignals(True)
+            self.detector_box.insertItem(0, CHOOSE)
+            self.detector_box.setCurrentIndex(0)
+            self.detector_box.blockSignals(False)
+            self._update_enabled()
+            self._note(f"Ambiguous: {_shared(guess)}, listed first. Choose yours: it sets the distance.", warning=True)
+        else:
+            self._note(guess.basis, warning=True)
+
+    def _choice_note(self) -> None:
+        """The user's choice, next to what the image says."""
+        guess = self.guess
+        if guess is not None and guess.name is not None and guess.name == self.detector_name:
+            self._note(guess.basis)
+        elif guess is not None and guess.decided:
+            self._note(f"your choice; the image suggests {guess.describe()}")
+        elif guess is not None and guess.candidates:
+            self._note(f"your choice; {_shared(guess)}")
+        else:
+            self._note("your choice")
+
+    def _note(self, text: str, warning: bool = False) -> None:
+        """Why this detector (the whole guess in the tooltip: its candidates with their pixel sizes)."""
+        self.detector_note.setText(text[:1].upper() + text[1:])
+        self.detector_note.setToolTip(self.guess.describe() if self.guess is not None else "")
+        self.detector_note.setStyleSheet("color:#664d03; background:#fff3cd; padding:2px;" if warning else "color:#555;")
 
     # -- reactions ------------------------------------------------------------------------------
     def _fit_setting_changed(self) -> None:
@@ -189,7 +266,7 @@ class CircleSettingsBox(QGroupBox):
         self.fixed_check.setEnabled(not parameters)
         for spin in (self.centre_x_box, self.centre_y_box):
             spin.setEnabled(self.fixed_centre is not None)
-        self.pixel_box.setEnabled(self.detector_name is None)
+        self.pixel_box.setEnabled(self.detector_name is None and self.detector_chosen)
 
     def _ring_chosen(self) -> None:
         name = self.calibrant_box.currentText()
@@ -214,6 +291,12 @@ class CircleSettingsBox(QGroupBox):
 
     def _detector_chosen(self) -> None:
         """A named detector gives the pixel size if it fits the image; otherwise the image's shape is kept."""
+        choose = self.detector_box.findText(CHOOSE)
+        if choose >= 0 and self.detector_chosen:  # the user chose: the placeholder goes
+            self.detector_box.blockSignals(True)
+            self.detector_box.removeItem(choose)
+            self.detector_box.blockSignals(False)
+        self._choice_note()
         name = self.detector_name
         if name is not None:
             try:
@@ -241,7 +324,8 @@ class CircleSettingsBox(QGroupBox):
         settings.set("circle/d_unit", self.unit_box.currentText())
         settings.set("circle/d_spacing_A", self.d_spacing_A)
         settings.set("circle/wavelength_A", self.wavelength_box.value())
-        settings.set("circle/detector", self.detector_box.currentText())
+        if self.detector_chosen:
+            settings.set("circle/detector", self.detector_box.currentText())
         settings.set("circle/pixel_um", self.pixel_box.value())
         settings.set("circle/distance_mm", self.distance_box.value())
         settings.set("circle/fixed_centre", self.fixed_check.isChecked())
