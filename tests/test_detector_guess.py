@@ -4,6 +4,8 @@ candidates listed (core, command line, main window and circle dialog, on real im
 
 from __future__ import annotations
 
+import json
+
 import fabio
 import numpy as np
 import pytest
@@ -65,7 +67,8 @@ def test_a_shared_shape_without_a_header_is_ambiguous(real_data):
 
 def test_edf_pixel_size_and_no_detector_of_the_shape(tmp_path):
     path = tmp_path / "frame.edf"
-    fabio.edfimage.EdfImage(data=np.ones((1024, 1024), np.float32), header={"PSize_1": "6e-05", "PSize_2": "6e-05"}).write(str(path))
+    header = {"PSize_1": "6e-05", "PSize_2": "6e-05"}  # ESRF EDF: metres
+    fabio.edfimage.EdfImage(data=np.ones((1024, 1024), np.float32), header=header).write(str(path))
     image = load_image(path)
     assert header_pixel_um(image.header) == pytest.approx((60.0, 60.0))
     assert guess_detector(image.shape, image.header).name == "Fairchild"  # the 1024 x 1024 detector of 60 µm
@@ -92,10 +95,11 @@ def test_cli_says_which_detector_and_why(real_data, tmp_path, capsys):
     args = ["calibrate", f"{real_data / APS}::/entry/data/data", "--calibrant", "AgBh", "--energy", "16.9",
             "--distance", "514", "--json"]
     main([*args, "-o", str(tmp_path / "a.poni")])
-    found = __import__("json").loads(capsys.readouterr().out)["detector"]
+    found = json.loads(capsys.readouterr().out)["detector"]
     assert found == {"name": "Pilatus100k, 195 x 487 px, 172 x 172 µm", "basis": "only detector of this shape"}
     main([*args[:-1], "--detector", "Pilatus100k", "-o", str(tmp_path / "b.poni")])
-    assert capsys.readouterr().out.splitlines()[0] == "Detector: Pilatus100k, 195 x 487 px, 172 x 172 µm (given by --detector)"
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == "Detector: Pilatus100k, 195 x 487 px, 172 x 172 µm (given by --detector)"
 
 
 # -- main window and circle dialog -------------------------------------------------------------------------
@@ -136,7 +140,8 @@ def test_ambiguous_shape_the_user_chooses_in_the_circle_dialog(qtbot, main_windo
     qtbot.waitExposed(dialog)
     box = dialog.settings_box
     assert box.detector_box.currentText() == CHOOSE and not box.detector_chosen
-    assert box.detector_box.itemText(1) == "Apex2" and "Ambiguous: 13 detectors have this shape (60 to 450 µm" in box.detector_note.text()
+    assert box.detector_box.itemText(1) == "Apex2"  # the candidates first
+    assert "Ambiguous: 13 detectors have this shape (60 to 450 µm" in box.detector_note.text()
     assert "RayonixSx165 (158 µm)" in box.detector_note.toolTip()
     qtbot.waitUntil(lambda: dialog.fit is not None, timeout=TIMEOUT_MS)  # the faint arc, found in the background
     assert not dialog.done_button.isEnabled() and "choose the detector" in dialog.results_box.labels["distance"].text()
