@@ -464,3 +464,52 @@ def test_calibration_ignores_garbage_under_the_mask(rings) -> None:
     dx, dy = np.subtract(beam_centre(s.geometry, spoiled.shape), beam_centre(g, spoiled.shape))
     assert abs(dx) < 0.05 and abs(dy) < 0.05
     assert s.geometry.dist == pytest.approx(g.dist, rel=2e-4)
+
+
+# --- damaged mask files: the checks an image file gets ---------------------------------------------
+
+
+def _half_mask() -> np.ndarray:
+    mask = np.zeros((120, 90), bool)
+    mask[:, :45] = True
+    mask[::7, 60] = True
+    return mask
+
+
+@pytest.mark.parametrize("suffix", [".edf", ".mask", ".npy"])
+@pytest.mark.parametrize("kept", [0.999, 0.5, 0.1])
+def test_truncated_mask_is_refused(tmp_path, suffix, kept) -> None:
+    """fabio padded a cut EDF mask with zeros: a real 50 % mask lost 228 151 of its 265 418 pixels."""
+    path = tmp_path / f"half{suffix}"
+    write_mask(path, _half_mask())
+    raw = path.read_bytes()
+    path.write_bytes(raw[: int(len(raw) * kept)])
+    with pytest.raises(ImageError, match=rf"Mask .*half\{suffix}: cannot be read as .*(truncated|corrupt)"):
+        read_mask(path, (120, 90))
+
+
+def test_truncated_real_mask_is_refused(real_data, tmp_path) -> None:
+    path = tmp_path / "cms.mask.edf"
+    raw = (real_data / "cms_LaB6_Pilatus800k_12p7keV.mask.edf").read_bytes()
+    path.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(ImageError, match=r"Mask .*cms\.mask\.edf: cannot be read as an image \(truncated"):
+        read_mask(path)
+
+
+def test_npy_mask_promising_more_than_the_file_holds(tmp_path) -> None:
+    """A damaged header claiming a huge array is refused without allocating it."""
+    path = tmp_path / "huge.npy"
+    with open(path, "wb") as handle:  # 10.8 GB promised, 1 kB present
+        np.lib.format.write_array_header_1_0(handle, {"descr": "|i1", "fortran_order": False, "shape": (120_000, 90_000)})
+        handle.write(bytes(1000))
+    with pytest.raises(ImageError, match=r"Mask .*huge\.npy: cannot be read as a NumPy array"):
+        read_mask(path)
+    path.write_bytes(b"\x93NUMPY\x01\x00" + b"\xff" * 40)
+    with pytest.raises(ImageError, match=r"Mask .*huge\.npy: cannot be read as a NumPy array"):
+        read_mask(path)
+
+
+def test_all_zero_mask_is_still_valid(tmp_path) -> None:
+    for suffix in (".edf", ".mask", ".npy"):
+        write_mask(tmp_path / f"none{suffix}", np.zeros((20, 30), bool))
+        assert not read_mask(tmp_path / f"none{suffix}", (20, 30)).any()

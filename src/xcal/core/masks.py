@@ -6,8 +6,8 @@ operation is one method that records one undo step. Shapes are rasterised by
 
 Files: ``.mask`` is a TIFF of 0/1 bytes in Dioptas' rows (up-down flipped, see ``dioptas_files``),
 ``.edf`` the pyFAI/Fit2D convention (1 = masked), ``.npy`` a NumPy array; any image format fabio
-reads is accepted on reading. Masks are read without the checks an image gets: an all-zero mask
-is valid.
+reads is accepted on reading. Masks get an image file's completeness checks, not its checks on
+the values: an all-zero mask is valid.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from . import mask_shapes
 from .atomic import atomic_path, atomic_writer
 from .dioptas_files import image_rows, tiff_mask
 from .errors import ImageError, XcalError
+from .file_checks import file_problem
+from .images import read_pixels
 from .mask_shapes import AngleMaps, Region
 from .transforms import ImageTransform
 
@@ -37,21 +39,23 @@ MAX_UNDO = 100
 def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> np.ndarray:
     """Read a mask from .npy, or any image format fabio reads (.edf, .tif, .mask); non-zero = masked.
 
-    :raises ImageError: unreadable file, not 2D, or (with ``shape``) a shape that does not fit,
-        naming both shapes.
+    A mask file gets the checks an image file gets (a truncated or damaged file is refused, never
+    padded), not those on the values: an all-zero mask is valid.
+
+    :raises ImageError: unreadable or damaged file, not 2D, or (with ``shape``) a shape that does
+        not fit, naming both shapes.
     """
     path = Path(path)
     name = path.name
-    if not path.is_file():
+    if not path.exists():
         raise ImageError(f"Mask {name}: no such file ({path}).")
+    problem = file_problem(path)
+    if problem:
+        raise ImageError(f"Mask {name}: {problem} ({path}).")
     try:
-        if path.suffix.lower() == ".npy":
-            data = np.load(path, allow_pickle=False)
-        else:
-            with fabio.open(str(path)) as img:
-                data = np.asarray(img.data)
-    except Exception as exc:  # fabio raises many types for unreadable files
-        raise ImageError(f"Mask {name}: cannot be read ({exc}).") from None
+        data = _read_npy(path) if path.suffix.lower() == ".npy" else read_pixels(path)
+    except ImageError as error:
+        raise ImageError(f"Mask {error}") from None
     if data.ndim != 2:
         raise ImageError(f"Mask {name}: expected a 2D array, found {data.ndim} dimensions.")
     if shape is not None and tuple(data.shape) != tuple(shape):
@@ -60,6 +64,16 @@ def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> 
         )
     data = image_rows(path, data)  # a Dioptas .mask holds the rows up-down flipped
     return np.asarray(data != 0)
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    """A NumPy file, through a memory map: a header promising more bytes than the file holds is
+    refused without allocating what it promises, and nothing is ever unpickled."""
+    try:
+        return np.array(np.load(path, mmap_mode="r", allow_pickle=False))
+    except Exception as error:  # numpy raises ValueError, OSError, EOFError, SyntaxError... on a damaged file
+        raise ImageError(f"{path}: cannot be read as a NumPy array ({error}); the file may be truncated "
+                         "or corrupt.") from None
 
 
 def write_mask(path: str | os.PathLike, mask: np.ndarray) -> None:
