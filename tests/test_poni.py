@@ -265,3 +265,53 @@ def test_fit2d_known_case() -> None:
     assert (back.dist, back.poni1, back.poni2, back.rot1, back.rot2, back.rot3) == pytest.approx(
         (0.1, 0.05, 0.04, 0, 0, 0), abs=1e-15)
     assert back.wavelength == 1e-10
+
+
+PONI = "poni_version: 2.1\nDetector: Pilatus1M\nDetector_config: {config}\nDistance: {dist}\nPoni1: {poni1}\n" \
+       "Poni2: 0.07\nRot1: {rot1}\nRot2: 0\nRot3: 0\nWavelength: {wavelength}\n"
+SANE = dict(config="{}", dist="0.2", poni1="0.08", rot1="0", wavelength="4e-11")
+
+
+@pytest.mark.parametrize(("changes", "key"), [
+    ({"dist": "1e300"}, "Distance"),
+    ({"dist": "1e-300"}, "Distance"),
+    ({"dist": "5e-7"}, "Distance"),
+    ({"dist": "101"}, "Distance"),
+    ({"wavelength": "1e300"}, "Wavelength"),
+    ({"wavelength": "1e-300"}, "Wavelength"),
+    ({"wavelength": "2e-8"}, "Wavelength"),
+    ({"wavelength": "0"}, "Wavelength"),
+    ({"rot1": "1e300"}, "Rot1"),
+    ({"rot1": "-7"}, "Rot1"),
+    ({"poni1": "11"}, "Poni1"),
+    ({"poni1": "-1e300"}, "Poni1"),
+    ({"config": '{"pixel1": 1e300, "pixel2": 1e-4, "max_shape": [100, 100]}'}, "pixel"),
+    ({"config": '{"pixel1": 1e-300, "pixel2": 1e-4, "max_shape": [100, 100]}'}, "pixel"),
+    ({"config": '{"pixel1": NaN, "pixel2": 1e-4, "max_shape": [100, 100]}'}, "pixel"),
+    ({"config": '{"pixel1": 1e-4, "pixel2": 1e-4, "max_shape": [1000000000, 100]}'}, "max_shape"),
+])
+def test_absurd_numbers_are_refused(tmp_path: Path, changes: dict[str, str], key: str) -> None:
+    """Each value is refused with its key, the file's name and the range that makes sense."""
+    path = tmp_path / "absurd.poni"
+    detector = "Detector" if "config" in changes else "Pilatus1M"
+    path.write_text(PONI.format(**{**SANE, **changes}).replace("Pilatus1M", detector))
+    with pytest.raises(GeometryFileError, match=r"absurd\.poni") as error:
+        read_poni(path)
+    assert key in str(error.value)
+
+
+@pytest.mark.parametrize("spelling", ["1_000", "0x10", "inf", "-inf", "nan", "NaN", "1e3j", "Infinity",
+                                      "\uff11", "0.2 m", "2e-1.5", "1e999"])
+def test_python_only_number_spellings_are_refused(tmp_path: Path, spelling: str) -> None:
+    path = tmp_path / "spelling.poni"
+    path.write_text(PONI.format(**{**SANE, "dist": spelling}))
+    with pytest.raises(GeometryFileError, match=r"spelling\.poni: Distance is not a (plain decimal|finite) number"):
+        read_poni(path)
+
+
+def test_edge_of_the_sane_ranges_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "edge.poni"
+    path.write_text(PONI.format(config="{}", dist="100", poni1="-10", rot1="-6.283185307179586",
+                                wavelength="1e-13"))
+    geometry = read_poni(path).geometry
+    assert (geometry.dist, geometry.poni1, geometry.rot1, geometry.wavelength) == (100, -10, -2 * np.pi, 1e-13)

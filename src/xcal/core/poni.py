@@ -24,6 +24,7 @@ from scipy import ndimage
 
 from xcal.core.atomic import atomic_write_text
 from xcal.core.errors import DetectorError, GeometryFileError
+from xcal.core.file_checks import decimal_number, file_problem, os_error_reason
 
 LEGACY_ORIENTATION = 2
 """Orientation that makes the numbers of a legacy Dioptas file fit the raw (unflipped) array."""
@@ -32,7 +33,17 @@ CLEAR_RATIO = 1.5
 """How much higher one reading's score must be for ``resolve_legacy`` to call it clearly better."""
 
 _GEOMETRY_KEYS = ("distance", "poni1", "poni2", "rot1", "rot2", "rot3")
-_POSITIVE_KEYS = ("distance", "wavelength", "pixelsize1", "pixelsize2")
+_PIXEL_RANGE = (1e-7, 1e-2, "0.1 µm to 10 mm (in metres: 1e-07 to 0.01)")
+_SANE_RANGES = {  # key: (lowest, highest, the range in words), beyond any real setup: damage or a unit slip
+    "distance": (1e-6, 100.0, "1 µm to 100 m (in metres: 1e-06 to 100)"),
+    "wavelength": (1e-13, 1e-8, "0.001 to 100 Å (in metres: 1e-13 to 1e-08)"),
+    "poni1": (-10.0, 10.0, "±10 m"),
+    "poni2": (-10.0, 10.0, "±10 m"),
+    **{key: (-2 * math.pi, 2 * math.pi, "±2π rad") for key in ("rot1", "rot2", "rot3")},
+    "pixelsize1": _PIXEL_RANGE,
+    "pixelsize2": _PIXEL_RANGE,
+}
+_MAX_PIXELS = 100_000  # pixels along one side of a detector: far more than any real one
 _NUMERIC_KEYS = (*_GEOMETRY_KEYS, "wavelength", "pixelsize1", "pixelsize2", "poni_version")
 _KEY_NAMES = {"poni_version": "poni_version", "distance": "Distance", "wavelength": "Wavelength",
               "pixelsize1": "PixelSize1", "pixelsize2": "PixelSize2", "detector": "Detector",
@@ -85,6 +96,7 @@ def _blocks(text: str) -> list[dict[str, str]]:
 
 
 def _check_numbers(name: str, block: dict[str, str]) -> None:
+    """Every number is written as a plain decimal and lies where a real experiment can put it."""
     if "dist" in block and "distance" not in block:
         block["distance"] = block.pop("dist")
     missing = [_key_name(key) for key in _GEOMETRY_KEYS if key not in block]
@@ -93,14 +105,13 @@ def _check_numbers(name: str, block: dict[str, str]) -> None:
     for key in _NUMERIC_KEYS:
         if key not in block:
             continue
-        try:
-            value = float(block[key])
-        except ValueError:
-            raise GeometryFileError(f"{name}: {_key_name(key)} is not a number: {block[key]!r}") from None
-        if not math.isfinite(value):
-            raise GeometryFileError(f"{name}: {_key_name(key)} is not a finite number: {block[key]!r}")
-        if key in _POSITIVE_KEYS and value <= 0:
-            raise GeometryFileError(f"{name}: {_key_name(key)} must be positive, got {block[key]!r}")
+        value = decimal_number(block[key])
+        if value is None:
+            raise GeometryFileError(f"{name}: {_key_name(key)} is not a plain decimal number: {block[key]!r}")
+        if key in _SANE_RANGES:
+            low, high, meaning = _SANE_RANGES[key]
+            if not low <= value <= high:
+                raise GeometryFileError(f"{name}: {_key_name(key)} = {block[key]} is outside {meaning}")
 
 
 def _detector_config(name: str, block: dict[str, str]) -> dict | None:
@@ -113,6 +124,18 @@ def _detector_config(name: str, block: dict[str, str]) -> dict | None:
     if not isinstance(config, dict):
         raise GeometryFileError(f"{name}: Detector_config is not a JSON object: {block['detector_config']!r}")
     return config
+
+
+def _check_detector(name: str, detector: Detector) -> None:
+    """The pixel size and the size in pixels (from the detector model or Detector_config) are sane."""
+    pixels = (detector.pixel1, detector.pixel2)
+    low, high, meaning = _PIXEL_RANGE
+    if not all(p is not None and low <= p <= high for p in pixels):  # NaN fails the comparison too
+        raise GeometryFileError(f"{name}: the detector pixel size {pixels} m is missing or outside {meaning}")
+    shape = detector.max_shape
+    if shape is not None and not all(1 <= n <= _MAX_PIXELS for n in shape):
+        raise GeometryFileError(f"{name}: the detector size in pixels (max_shape) {tuple(shape)} is outside "
+                                f"1 to {_MAX_PIXELS} per side")
 
 
 def _rebuilt(detector: Detector, **changes) -> Detector:
@@ -145,12 +168,15 @@ def read_poni(path: str | os.PathLike, legacy_dioptas: bool | None = False,
     :param shape: image shape, given to a detector that has none (needed for orientation 2).
     """
     name = Path(path).name
+    problem = file_problem(path)
+    if problem:
+        raise GeometryFileError(f"{name}: {problem} ({path})")
     try:
         text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise GeometryFileError(f"{name}: file not found ({path})") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise GeometryFileError(f"{name}: cannot be read ({error})") from None
+    except UnicodeDecodeError:
+        raise GeometryFileError(f"{name}: not a text file (not UTF-8), so not a .poni file") from None
+    except OSError as error:
+        raise GeometryFileError(f"{name}: cannot be read ({os_error_reason(error)})") from None
     blocks = _blocks(text)
     if not blocks:
         raise GeometryFileError(f"{name}: empty file, no geometry in it")
@@ -166,13 +192,10 @@ def read_poni(path: str | os.PathLike, legacy_dioptas: bool | None = False,
         except Exception:
             raise GeometryFileError(f"{name}: unknown detector name {block['detector']!r} (key Detector)") from None
     try:
-        poni = PoniFile({**block, "detector_config": config} if config is not None else block)
+        geometry = Geometry().load(PoniFile({**block, "detector_config": config} if config is not None else block))
     except Exception as error:
         raise GeometryFileError(f"{name}: invalid detector description ({error})") from None
-    geometry = Geometry().load(poni)
-    pixels = (geometry.detector.pixel1, geometry.detector.pixel2)
-    if not all(p is not None and math.isfinite(p) and p > 0 for p in pixels):
-        raise GeometryFileError(f"{name}: detector pixel size missing or invalid: {pixels}")
+    _check_detector(name, geometry.detector)
 
     had_orientation = config is not None and "orientation" in config
     legacy = bool(legacy_dioptas) and not had_orientation
