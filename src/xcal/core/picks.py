@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from pyFAI.control_points import ControlPoints as PyfaiControlPoints
 
 from .atomic import atomic_write_text
 from .errors import PickError
+from .file_checks import decimal_number, file_problem, os_error_reason
 from .refinement import ControlPoints
 
 
@@ -90,20 +91,116 @@ class PickSet:
 
     @classmethod
     def load_npt(cls, path: str | Path) -> "PickSet":
+        """Read the groups of a pyFAI control-point file (ring numbers and points; the rest is checked, not used).
+
+        Read here rather than by pyFAI's ``ControlPoints.load``, which skips a line it cannot
+        convert (a damaged point is silently lost), keeps NaN points and negative ring numbers,
+        and raises raw errors on some damage: every line must make sense, or the file is refused.
+        """
         path = Path(path)
-        if not path.is_file():
+        if not path.exists():
             raise PickError(f"Cannot read picks: {path} does not exist.")
-        cp = PyfaiControlPoints()
+        problem = file_problem(path)
+        if problem:
+            raise PickError(f"Cannot read picks from {path.name}: {problem}.")
         try:
-            cp.load(str(path))
-        except (OSError, ValueError, UnicodeDecodeError) as exc:
-            raise PickError(f"Cannot read picks from {path.name}: {exc}") from exc
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise PickError(f"Cannot read picks from {path.name}: not a text file (not UTF-8).") from None
+        except OSError as exc:
+            raise PickError(f"Cannot read picks from {path.name}: {os_error_reason(exc)}.") from None
         picks = cls()
-        for label in cp.get_labels():
-            group = cp.get(lbl=label)
-            if group.ring is None or not group.points:
-                continue
-            picks.add(int(group.ring), np.asarray(group.points, dtype=float))
+        for ring, points in _npt_groups(path.name, text):
+            if ring is not None:  # pyFAI writes "ring: None" for a group not yet assigned
+                picks.add(ring, np.array(points))
         if not picks.groups:
             raise PickError(f"{path.name} holds no control points with a ring number.")
         return picks
+
+
+MAX_RING = 10_000
+"""Far more lines than any calibrant has within a detector's reach: a larger ring number is damage."""
+MAX_PIXEL = 1e6
+"""Far beyond any detector (the largest are about 10 000 pixels across): a larger coordinate is damage."""
+
+_POINT = re.compile(r"x=(\S+)\s+y=(\S+)")
+_RING = re.compile(r"[+-]?[0-9]+")
+
+
+def _npt_groups(name: str, text: str) -> list[tuple[int | None, list[tuple[float, float]]]]:
+    """(ring, [(row, col)...]) for each group of points, grouped as pyFAI groups them.
+
+    A "New group" line closes the group before it, if it has points; a ring line names the
+    ring of the group it is in.
+    """
+    groups: list[tuple[int | None, list[tuple[float, float]]]] = []
+    ring: int | None = None
+    points: list[tuple[float, float]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition(":")
+        key, value = key.strip().lower(), value.strip()
+        where = f"{name}, line {number}"
+        if not sep:
+            raise PickError(f"{where}: not a 'key: value' line: {line[:60]!r}")
+        if key.startswith("new"):
+            if points:
+                groups.append((ring, points))
+                ring, points = None, []
+        elif key == "ring":
+            ring = _npt_ring(where, value)
+        elif key == "point":
+            points.append(_npt_point(where, value))
+        else:
+            _npt_check_other(where, key, value)
+    if points:
+        groups.append((ring, points))
+    return groups
+
+
+def _npt_ring(where: str, value: str) -> int | None:
+    if value.lower() == "none":
+        return None
+    if not _RING.fullmatch(value):
+        raise PickError(f"{where}: the ring number {value!r} is not a whole number")
+    ring = int(value)
+    if not 0 <= ring <= MAX_RING:
+        raise PickError(f"{where}: impossible ring number {ring} (pyFAI numbers rings from 0 to at most {MAX_RING})")
+    return ring
+
+
+def _npt_point(where: str, value: str) -> tuple[float, float]:
+    """(row, col) of a ``point: x=<col> y=<row>`` line."""
+    match = _POINT.fullmatch(value)
+    x, y = (decimal_number(text) for text in match.groups()) if match else (None, None)
+    if x is None or y is None:
+        raise PickError(f"{where}: the point {value!r} is not 'x=<number> y=<number>' with two finite numbers")
+    if max(abs(x), abs(y)) > MAX_PIXEL:
+        raise PickError(f"{where}: the point {value!r} is millions of pixels off any detector")
+    return y, x
+
+
+def _npt_check_other(where: str, key: str, value: str) -> None:
+    """The lines xcal does not use must still be what pyFAI writes: a damaged one means a damaged file."""
+    if key == "calibrant":
+        if not value:
+            raise PickError(f"{where}: the calibrant line names no calibrant")
+        return
+    if key == "wavelength":
+        wavelength = decimal_number(value)
+        if wavelength is None or not 1e-13 <= wavelength <= 1e-8:
+            raise PickError(f"{where}: the wavelength {value!r} is not a number of metres between 1e-13 and 1e-8")
+        return
+    if key == "dspacing":
+        for text in value.split():
+            spacing = decimal_number(text)
+            if spacing is None or spacing <= 0:
+                raise PickError(f"{where}: the d-spacing {text!r} is not a positive number")
+        return
+    if key == "2theta":
+        if decimal_number(value) is None:
+            raise PickError(f"{where}: the 2theta {value!r} is not a number")
+        return
+    raise PickError(f"{where}: unknown key {key!r}")
