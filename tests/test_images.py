@@ -519,3 +519,67 @@ def test_multiframe_edf_with_a_truncated_last_frame(tmp_path: Path, fabio_silenc
     np.testing.assert_array_equal(load_image(cut, frame=0).data, _frame(seed=0))
     with pytest.raises(ImageError, match=r"cut\.edf \[frame 1\]: .*truncated"):
         load_image(cut, frame=1)
+
+
+def test_cbf_with_a_long_header_and_no_data_start(tmp_path: Path) -> None:
+    """A header of over 64 KiB takes fabio's other path, which also looped forever without the marker."""
+    from test_readers_files import deadline
+
+    path, raw = _cbf(tmp_path / "frame.cbf")
+    at = raw.index(b"_array_data.data")
+    long = raw[:at] + b"# " + b"x" * 70_000 + b"\r\n" + raw[at:]
+    path.write_bytes(long)
+    np.testing.assert_array_equal(load_image(path).data, _frame())
+    path.write_bytes(long.replace(b"\x0c\x1a\x04\xd5", b"\0\0\0\0"))
+    with deadline(10), pytest.raises(ImageError, match=r"frame\.cbf: .*no start-of-data marker"):
+        load_image(path)
+
+
+def test_tiff_whose_directories_loop_is_refused_not_hanging(tmp_path: Path) -> None:
+    """A damaged "next directory" offset pointing back into the chain: fabio's TIFF reader looped forever."""
+    from test_readers_files import deadline
+
+    path = tmp_path / "loop.tif"
+    fabio.tifimage.TifImage(data=_frame()).write(str(path))
+    raw = bytearray(path.read_bytes())
+    first = int.from_bytes(raw[4:8], "little")
+    entries = int.from_bytes(raw[first:first + 2], "little")
+    raw[first + 2 + 12 * entries:first + 6 + 12 * entries] = first.to_bytes(4, "little")
+    path.write_bytes(bytes(raw))
+    with deadline(10), pytest.raises(ImageError, match=r"loop\.tif: .*chain of TIFF image directories loops"):
+        load_image(path)
+
+
+def test_edf_without_data_type_is_refused(tmp_path: Path) -> None:
+    """fabio guessed 16-bit pixels for a header without DataType: every other pixel of an int32 frame read 0."""
+    path = _edf(tmp_path, _frame())
+    path.write_bytes(path.read_bytes().replace(b"DataType = ", b"DataTypo = ", 1))
+    with pytest.raises(ImageError, match=r"frame\.edf: .*no DataType"):
+        load_image(path)
+
+
+def test_mar345_with_a_negative_overflow_count_is_refused(tmp_path: Path) -> None:
+    data = _frame().astype(np.uint32)
+    data[3, 4] = 100_000  # kept in an overflow record, which a negative count made fabio skip
+    path = _mar345(tmp_path / "frame.mar2300", data)
+    np.testing.assert_array_equal(load_image(path).data, data)
+    raw = bytearray(path.read_bytes())
+    raw[11] = 0x80
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ImageError, match=r"frame\.mar2300: .*overflow pixels"):
+        load_image(path)
+
+
+def test_npy_header_that_does_not_describe_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "frame.npy"
+    with open(path, "wb") as handle:  # 43 GB promised, 1 kB present: refused before anything is allocated
+        np.lib.format.write_array_header_1_0(handle, {"descr": "<i4", "fortran_order": False, "shape": (120_000, 90_000)})
+        handle.write(bytes(1000))
+    with pytest.raises(ImageError, match=r"frame\.npy: .*header promises \d+ bytes of data, the file holds 1000"):
+        load_image(path)
+    np.save(path, _frame())
+    raw = bytearray(path.read_bytes())
+    raw[8] -= 2  # the header's length, now short of its closing newline: the pixels would start 2 bytes early
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ImageError, match=r"frame\.npy: .*NumPy header does not end"):
+        load_image(path)

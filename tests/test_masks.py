@@ -507,6 +507,10 @@ def test_npy_mask_promising_more_than_the_file_holds(tmp_path) -> None:
     path.write_bytes(b"\x93NUMPY\x01\x00" + b"\xff" * 40)
     with pytest.raises(ImageError, match=r"Mask .*huge\.npy: cannot be read as a NumPy array"):
         read_mask(path)
+    np.save(path, np.zeros((120, 90), np.int8))
+    path.write_bytes(path.read_bytes().replace(b"(120, 90)", b"|120, 90)"))  # numpy's parser raised a TokenError
+    with pytest.raises(ImageError, match=r"Mask .*huge\.npy: cannot be read as a NumPy array \(not a valid NumPy header"):
+        read_mask(path)
 
 
 def test_all_zero_mask_is_still_valid(tmp_path) -> None:

@@ -12,6 +12,9 @@ import math
 import os
 import re
 import stat
+from typing import BinaryIO
+
+import numpy as np
 
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _NOT_REGULAR = (
@@ -73,3 +76,29 @@ def decimal_number(text: str) -> float | None:
         return None
     value = float(text)
     return value if math.isfinite(value) else None  # "1e999" overflows to inf
+
+
+def npy_problem(handle: BinaryIO) -> str | None:
+    """Why the NumPy file open in ``handle`` has a header that does not describe it, or None.
+
+    numpy reads a header that lost its closing newline (the pixels then start inside it) and,
+    without a memory map, allocates whatever size the header states before finding the file
+    short. Versions other than 1.0 and 2.0 are left to numpy.
+    """
+    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    try:
+        version = np.lib.format.read_magic(handle)
+        if version not in readers:
+            return None
+        shape, _, dtype = readers[version](handle)
+    except Exception as error:  # numpy's header parser raises ValueError, SyntaxError, TokenError...
+        return f"not a valid NumPy header ({error})"
+    start = handle.tell()
+    handle.seek(start - 1)
+    if handle.read(1) != b"\n":
+        return "the NumPy header does not end with its newline (a damaged header length)"
+    present = handle.seek(0, os.SEEK_END) - start
+    needed = math.prod(shape) * dtype.itemsize
+    if present < needed:
+        return f"the header promises {needed} bytes of data, the file holds {present}"
+    return None

@@ -26,14 +26,16 @@ import fabio.cbfimage
 import fabio.edfimage
 import fabio.fabioformats
 import fabio.mar345image
+import fabio.numpyimage
 import fabio.openimage
+import fabio.tifimage
 from fabio.fabioimage import FabioImage
 import h5py
 import hdf5plugin  # noqa: F401  (registers the compression filters used by detectors)
 import numpy as np
 
 from xcal.core.errors import ImageError
-from xcal.core.file_checks import file_problem
+from xcal.core.file_checks import file_problem, npy_problem
 
 HDF5_EXTENSIONS = frozenset({"h5", "hdf5", "hdf", "nxs", "nx5", "cxi"})
 # fabio claims these extensions too, but they hold headers or arbitrary bytes, not images.
@@ -242,14 +244,23 @@ def _open_fabio(path: str) -> FabioImage | None:
 
     ``fabio.open`` chooses the reader (from the magic bytes, else the name) and then reads; the
     two steps are taken apart here so that fabio's CBF reader (which loops forever on a binary
-    section without its start marker) and mar345 decoder (which writes past its array on a
-    damaged stream) only get files whose structure was checked. None: fabio has no pixels for it.
+    section without its start marker), TIFF reader (which follows a looping directory chain
+    forever), mar345 decoder (which writes past its array on a damaged stream) and NumPy reader
+    (which allocates whatever a damaged header states) only get files whose structure was
+    checked. None: fabio has no pixels for it.
     """
     img = fabio.openimage._openimage(path)
     if isinstance(img, fabio.cbfimage.CbfImage):
         _check_cbf(path)
     elif isinstance(img, fabio.mar345image.Mar345Image):
         _check_mar345(path)
+    elif isinstance(img, fabio.tifimage.TifImage):
+        _check_tiff(path)
+    elif isinstance(img, fabio.numpyimage.NumpyImage):
+        with _content(path) as handle:
+            problem = npy_problem(handle)
+        if problem:
+            _damaged(path, problem)
     return img.read(img.filename)
 
 
@@ -291,10 +302,11 @@ def _check_frame(source: str, frame: int, nframes: int) -> None:
 # Truncating a file fabio wrote, at every byte, found these formats read without an error (fabio
 # pads the pixels, or only logs the problem): EDF, CBF and mar345. TIFF (and MarCCD), d*TREK/ADSC,
 # Bruker, OXD, PNM, NumPy, Esperanto and SPE raise, as do the real files of the data folder.
+# Fuzzing (tests/test_reader_fuzz.py) found the hangs and the header damage checked here too.
 
 _CBF_SECTION = b"--CIF-BINARY-FORMAT-SECTION--"
 _CBF_START = b"\x0c\x1a\x04\xd5"  # the 4 bytes before the binary data
-_CBF_HEAD = 1 << 16  # the binary section's header lies well within the file's first 64 KiB
+_CBF_HEAD = 1 << 16  # the binary section's header lies well within the first 64 KiB of a real file
 _MAR345_HEADER = 4096  # bytes before the overflow-pixel records
 _MAR345_KEYS = (b"CCP4 packed image V2, X: ", b"CCP4 packed image, X: ")  # fabio's search order
 _PCK_BITS = (0, 4, 5, 6, 7, 8, 16, 32)  # bits per value, by the 3 high bits of a block header
@@ -322,11 +334,15 @@ def _check_cbf(path: str) -> None:
     with _content(path) as handle:
         head = handle.read(_CBF_HEAD)
         section = head.find(_CBF_SECTION)
-        if section < 0:
-            return  # no binary section here: fabio's CIF parser finds none and says so
-        start = head.find(_CBF_START, section)
-        if start < 0:
-            _damaged(path, "the CBF binary section has no start-of-data marker")
+        start = head.find(_CBF_START, section) if section >= 0 else -1
+        if start < 0:  # a header of over 64 KiB, or damage: the whole file is searched
+            head = head + handle.read()
+            section = head.find(_CBF_SECTION)
+            if section < 0:
+                return  # no binary section: fabio's CIF parser finds none and says so
+            start = head.find(_CBF_START, section)
+            if start < 0:
+                _damaged(path, "the CBF binary section has no start-of-data marker")
         total = handle.seek(0, os.SEEK_END)
     fields = {}
     for line in head[section:start].splitlines()[1:]:
@@ -372,7 +388,9 @@ def _check_mar345(path: str) -> None:
     if not (columns > 0 and rows > 0 and columns == dim1 and pixels == columns * rows):
         _damaged(path, f"the packed image is {columns} x {rows} pixels but the header says "
                  f"{dim1} columns and {pixels} pixels")
-    records = (high + 7) // 8 if high > 0 else 0
+    if high < 0:
+        _damaged(path, f"the header's count of overflow pixels is negative ({high})")
+    records = (high + 7) // 8
     if raw.index(key) - 1 - 64 * records < _MAR345_HEADER:
         _damaged(path, f"the header's {high} overflow pixels do not fit between the header and the image")
     decoded, complete = _pck_walk(raw[at + 13:].lstrip(), columns * rows)
@@ -397,6 +415,29 @@ def _pck_walk(stream: bytes, pixels: int) -> tuple[int, bool]:
     return count, bit <= end
 
 
+def _check_tiff(path: str) -> None:
+    """The chain of image directories ends, inside the file: fabio's TIFF reader follows it
+    forever when a damaged "next directory" offset points back into the chain."""
+    with _content(path) as handle:
+        head = handle.read(8)
+        order = {b"II": "<", b"MM": ">"}.get(head[:2])
+        if order is None or len(head) < 8 or struct.unpack(f"{order}H", head[2:4])[0] != 42:
+            return  # not a classic TIFF: fabio's TIFF reader refuses it, or reads it with PIL
+        size = handle.seek(0, os.SEEK_END)
+        offset, seen = struct.unpack(f"{order}I", head[4:8])[0], set()
+        while offset:
+            if offset in seen:
+                _damaged(path, "its chain of TIFF image directories loops")
+            seen.add(offset)
+            handle.seek(offset)
+            entries = handle.read(2)
+            link = offset + 2 + 12 * struct.unpack(f"{order}H", entries)[0] if len(entries) == 2 else size
+            if link + 4 > size:
+                _damaged(path, "a TIFF image directory runs past the end of the file")
+            handle.seek(link)
+            offset = struct.unpack(f"{order}I", handle.read(4))[0]
+
+
 def _check_edf_frame(path: str, frame: FabioImage | fabio.edfimage.EdfFrame, label: str | None = None) -> None:
     """The frame's data is all in the file and its block holds every pixel the header declares.
 
@@ -409,6 +450,8 @@ def _check_edf_frame(path: str, frame: FabioImage | fabio.edfimage.EdfFrame, lab
     if frame.incomplete_data:
         _damaged(where, "truncated: the frame's data goes past the end of the file")
     header = {str(key).lower(): str(value) for key, value in frame.header.items()}
+    if "datatype" not in header:
+        _damaged(where, "its header has no DataType (fabio would guess 16-bit pixels)")
     if not header.get("compression", "none").upper().startswith("NO"):
         return
     needed = math.prod(frame.shape) * frame.dtype.itemsize

@@ -27,7 +27,7 @@ from . import mask_shapes
 from .atomic import atomic_path, atomic_writer
 from .dioptas_files import image_rows, tiff_mask
 from .errors import ImageError, XcalError
-from .file_checks import file_problem
+from .file_checks import file_problem, npy_problem
 from .images import read_pixels
 from .mask_shapes import AngleMaps, Region
 from .transforms import ImageTransform
@@ -67,10 +67,13 @@ def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> 
 
 
 def _read_npy(path: Path) -> np.ndarray:
-    """A NumPy file, through a memory map: a header promising more bytes than the file holds is
-    refused without allocating what it promises, and nothing is ever unpickled."""
+    """A NumPy file whose header describes it (see ``npy_problem``); nothing is ever unpickled."""
+    with open(path, "rb") as handle:
+        problem = npy_problem(handle)
+    if problem:
+        raise ImageError(f"{path}: cannot be read as a NumPy array ({problem}); the file may be truncated or corrupt.")
     try:
-        return np.array(np.load(path, mmap_mode="r", allow_pickle=False))
+        return np.load(path, allow_pickle=False)
     except Exception as error:  # numpy raises ValueError, OSError, EOFError, SyntaxError... on a damaged file
         raise ImageError(f"{path}: cannot be read as a NumPy array ({error}); the file may be truncated "
                          "or corrupt.") from None
