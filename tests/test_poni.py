@@ -205,7 +205,9 @@ GOOD = "poni_version: 2.1\nDetector: Pilatus1M\nDetector_config: {}\n{dist}Poni1
     (GOOD.replace("{dist}", "Distance: 0.2\n").replace("Wavelength: 4e-11", "Wavelength: inf"), "Wavelength"),
     (GOOD.replace("{dist}", "Distance: 0.2\n").replace("Pilatus1M", "NoSuchDetector"), "Detector"),
     (GOOD.replace("{dist}", "Distance: 0.2\n").replace("{}", "{pixel1: 1"), "Detector_config"),
-    ("hello world\nthis is not a poni\n", "empty"),
+    ("hello world\nthis is not a poni\n", "line 1: neither a comment nor 'key: value'"),
+    (GOOD.replace("{dist}", "Distance: 0.2\n").replace("Rot1: 0", "Rot1: -2\r776e-08"), "line 8: neither"),
+    (GOOD.replace("{dist}", "Distance: 0.2\n").replace("{}", '{"orientqtion": 2}'), "orientqtion"),
 ])
 def test_malformed_files(tmp_path: Path, text: str, key: str) -> None:
     path = tmp_path / "broken_file.poni"
@@ -315,3 +317,12 @@ def test_edge_of_the_sane_ranges_is_read(tmp_path: Path) -> None:
                                 wavelength="1e-13"))
     geometry = read_poni(path).geometry
     assert (geometry.dist, geometry.poni1, geometry.rot1, geometry.wavelength) == (100, -10, -2 * np.pi, 1e-13)
+
+
+@pytest.mark.parametrize("separator", ["\x0b", "\x0c", "\x1c", "\x85", "\u2028"])
+def test_only_newlines_end_lines(tmp_path: Path, separator: str) -> None:
+    """Python's splitlines also breaks at these; pyFAI does not: a damaged newline is not a line end."""
+    path = tmp_path / "joined.poni"
+    path.write_text(PONI.format(**SANE).replace("\nPoni1", separator + "Poni1"), encoding="utf-8")
+    with pytest.raises(GeometryFileError, match=r"joined\.poni: not a usable .poni file, missing Poni1"):
+        read_poni(path)

@@ -94,3 +94,11 @@ def test_binary_and_empty_files(tmp_path: Path) -> None:
     path.write_text(HEADER)
     with pytest.raises(PickError, match=r"rings\.npt holds no control points"):
         PickSet.load_npt(path)
+
+
+@pytest.mark.parametrize("separator", ["\x0b", "\x0c", "\x1c", "\x85", "\u2028"])
+def test_only_newlines_end_lines(tmp_path: Path, separator: str) -> None:
+    """Python's splitlines also breaks at these; pyFAI does not: a damaged newline is not a line end."""
+    text = HEADER + GROUP.format(index=0, ring=0, x=5, y=6).replace("\npoint: x=12.5", separator + "point: x=12.5")
+    with pytest.raises(PickError, match=r"rings\.npt, line 9: the point"):
+        PickSet.load_npt(_npt(tmp_path, text))

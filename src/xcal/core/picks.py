@@ -136,7 +136,7 @@ def _npt_groups(name: str, text: str) -> list[tuple[int | None, list[tuple[float
     groups: list[tuple[int | None, list[tuple[float, float]]]] = []
     ring: int | None = None
     points: list[tuple[float, float]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):  # as pyFAI: \v, \f, \x85... end no line
         line = line.strip()
         if not line or line.startswith("#"):
             continue

@@ -10,6 +10,7 @@ as orientation 2 (same numbers), ``resolve_legacy`` decides from the image itsel
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import math
 import os
@@ -65,21 +66,25 @@ def _key_name(key: str) -> str:
     return _KEY_NAMES.get(key, key.capitalize())
 
 
-def _blocks(text: str) -> list[dict[str, str]]:
+def _blocks(name: str, text: str) -> list[dict[str, str]]:
     """Split into calibration blocks (old pyFAI appended whole blocks, each after its comment header).
 
     A block ends where comments follow its keys or where a key repeats; pieces split by a comment
     that share no key are parts of one block (a comment inside a hand-edited block) and are joined.
+    A line that is neither blank, a comment nor ``key: value`` is damage (a number cut in two by a
+    stray line end reads as a shorter number), and refused.
     """
     pieces: list[dict[str, str]] = [{}]
     after_comment = False
-    for line in text.splitlines():
+    for number, line in enumerate(text.split("\n"), start=1):  # as pyFAI: \v, \f, \x85... end no line
         line = line.strip()
         if line.startswith("#"):
             after_comment = True
             continue
-        if ":" not in line:
+        if not line:
             continue
+        if ":" not in line:
+            raise GeometryFileError(f"{name}, line {number}: neither a comment nor 'key: value': {line[:60]!r}")
         key, value = (part.strip() for part in line.split(":", 1))
         key = key.lower()
         if pieces[-1] and (after_comment or key in pieces[-1]):
@@ -124,6 +129,16 @@ def _detector_config(name: str, block: dict[str, str]) -> dict | None:
     if not isinstance(config, dict):
         raise GeometryFileError(f"{name}: Detector_config is not a JSON object: {block['detector_config']!r}")
     return config
+
+
+def _check_config_keys(name: str, detector: Detector, config: dict | None) -> None:
+    """Every Detector_config key is one the detector takes: pyFAI logs and drops the others, so a
+    damaged ``orientation`` key would silently give the default orientation."""
+    taken = {arg.lower() for arg in inspect.getfullargspec(type(detector)).args} | {"binning"}
+    dropped = sorted(key for key in config or {} if key.lower() not in taken)
+    if dropped:
+        raise GeometryFileError(f"{name}: Detector_config has keys a {type(detector).__name__} detector does not "
+                                f"take: {', '.join(dropped)}")
 
 
 def _check_detector(name: str, detector: Detector) -> None:
@@ -177,7 +192,7 @@ def read_poni(path: str | os.PathLike, legacy_dioptas: bool | None = False,
         raise GeometryFileError(f"{name}: not a text file (not UTF-8), so not a .poni file") from None
     except OSError as error:
         raise GeometryFileError(f"{name}: cannot be read ({os_error_reason(error)})") from None
-    blocks = _blocks(text)
+    blocks = _blocks(name, text)
     if not blocks:
         raise GeometryFileError(f"{name}: empty file, no geometry in it")
     notes = []
@@ -195,6 +210,7 @@ def read_poni(path: str | os.PathLike, legacy_dioptas: bool | None = False,
         geometry = Geometry().load(PoniFile({**block, "detector_config": config} if config is not None else block))
     except Exception as error:
         raise GeometryFileError(f"{name}: invalid detector description ({error})") from None
+    _check_config_keys(name, geometry.detector, config)
     _check_detector(name, geometry.detector)
 
     had_orientation = config is not None and "orientation" in config
