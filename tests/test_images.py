@@ -12,6 +12,7 @@ import h5py
 import hdf5plugin
 import numpy as np
 import pytest
+from PIL import Image as PILImage
 
 from xcal.core.errors import ImageError
 from xcal.core.images import (
@@ -558,13 +559,15 @@ def test_edf_without_data_type_is_refused(tmp_path: Path) -> None:
         load_image(path)
 
 
-def test_mar345_with_a_negative_overflow_count_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("at", "byte"), [(11, 0x80), (8, 0), (8, 9)])  # count negative, 0, 9 (2 records)
+def test_mar345_overflow_count_that_does_not_fit_the_records(tmp_path: Path, at: int, byte: int) -> None:
+    """The one overflow record is skipped (count <= 0) or read with header bytes: pixel (3, 4) went wrong."""
     data = _frame().astype(np.uint32)
-    data[3, 4] = 100_000  # kept in an overflow record, which a negative count made fabio skip
+    data[3, 4] = 100_000  # above 16 bits: kept in an overflow record
     path = _mar345(tmp_path / "frame.mar2300", data)
     np.testing.assert_array_equal(load_image(path).data, data)
     raw = bytearray(path.read_bytes())
-    raw[11] = 0x80
+    raw[at] = byte
     path.write_bytes(bytes(raw))
     with pytest.raises(ImageError, match=r"frame\.mar2300: .*overflow pixels"):
         load_image(path)
@@ -582,4 +585,29 @@ def test_npy_header_that_does_not_describe_the_file(tmp_path: Path) -> None:
     raw[8] -= 2  # the header's length, now short of its closing newline: the pixels would start 2 bytes early
     path.write_bytes(bytes(raw))
     with pytest.raises(ImageError, match=r"frame\.npy: .*NumPy header does not end"):
+        load_image(path)
+
+
+def test_tiff_cut_to_one_row_is_refused(tmp_path: Path) -> None:
+    """fabio's TIFF reader spread the one row left over the whole image (numpy broadcasting)."""
+    path = tmp_path / "frame.tif"
+    fabio.tifimage.TifImage(data=_frame()).write(str(path))
+    raw = path.read_bytes()
+    start = raw.index(_frame().tobytes())
+    path.write_bytes(raw[:start + 320])  # the first row: 80 int32 pixels
+    with pytest.raises(ImageError, match=r"frame\.tif: .*TIFF strip 0 holds less than its 20480 bytes of pixels"):
+        load_image(path)
+
+
+def test_tiff_taller_than_its_strips_is_refused(tmp_path: Path) -> None:
+    """A damaged ImageLength: PIL left the rows that no strip covers at zero (a 1 310 720-row mask)."""
+    path = tmp_path / "frame.tif"
+    PILImage.fromarray(_frame().astype(np.uint8)).save(path)
+    raw = bytearray(path.read_bytes())
+    first = int.from_bytes(raw[4:8], "little")
+    for entry in range(first + 2, first + 2 + 12 * int.from_bytes(raw[first:first + 2], "little"), 12):
+        if int.from_bytes(raw[entry:entry + 2], "little") == 257:  # ImageLength
+            raw[entry + 8:entry + 12] = (16 + (3 << 16)).to_bytes(4, "little")
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ImageError, match=r"frame\.tif: .*TIFF strips hold 64 of the image's 196624 rows"):
         load_image(path)

@@ -307,7 +307,7 @@ def _check_frame(source: str, frame: int, nframes: int) -> None:
 _CBF_SECTION = b"--CIF-BINARY-FORMAT-SECTION--"
 _CBF_START = b"\x0c\x1a\x04\xd5"  # the 4 bytes before the binary data
 _CBF_HEAD = 1 << 16  # the binary section's header lies well within the first 64 KiB of a real file
-_MAR345_HEADER = 4096  # bytes before the overflow-pixel records
+_MAR345_HEADER = 4096  # bytes before the overflow-pixel records (64 bytes each), which the image follows
 _MAR345_KEYS = (b"CCP4 packed image V2, X: ", b"CCP4 packed image, X: ")  # fabio's search order
 _PCK_BITS = (0, 4, 5, 6, 7, 8, 16, 32)  # bits per value, by the 3 high bits of a block header
 _PCK_COUNT = [1 << (code & 7) for code in range(64)]  # values in a block, by its 6-bit header
@@ -391,8 +391,8 @@ def _check_mar345(path: str) -> None:
     if high < 0:
         _damaged(path, f"the header's count of overflow pixels is negative ({high})")
     records = (high + 7) // 8
-    if raw.index(key) - 1 - 64 * records < _MAR345_HEADER:
-        _damaged(path, f"the header's {high} overflow pixels do not fit between the header and the image")
+    if raw.index(key) - 1 - 64 * records != _MAR345_HEADER:
+        _damaged(path, f"the header's {high} overflow pixels do not fill the space between the header and the image")
     decoded, complete = _pck_walk(raw[at + 13:].lstrip(), columns * rows)
     if decoded != columns * rows or not complete:
         _damaged(path, f"the packed image holds {decoded} of its {columns * rows} pixels"
@@ -416,8 +416,11 @@ def _pck_walk(stream: bytes, pixels: int) -> tuple[int, bool]:
 
 
 def _check_tiff(path: str) -> None:
-    """The chain of image directories ends, inside the file: fabio's TIFF reader follows it
-    forever when a damaged "next directory" offset points back into the chain."""
+    """The chain of image directories ends inside the file, and each image's strips hold the image.
+
+    fabio's TIFF reader follows a chain that a damaged "next directory" offset loops back on
+    forever; see ``_check_tiff_strips`` for the strips.
+    """
     with _content(path) as handle:
         head = handle.read(8)
         order = {b"II": "<", b"MM": ">"}.get(head[:2])
@@ -430,12 +433,57 @@ def _check_tiff(path: str) -> None:
                 _damaged(path, "its chain of TIFF image directories loops")
             seen.add(offset)
             handle.seek(offset)
-            entries = handle.read(2)
-            link = offset + 2 + 12 * struct.unpack(f"{order}H", entries)[0] if len(entries) == 2 else size
-            if link + 4 > size:
+            count = handle.read(2)
+            table = handle.read(12 * struct.unpack(f"{order}H", count)[0] + 4) if len(count) == 2 else b""
+            if len(table) < 4 or len(table) % 12 != 4:
                 _damaged(path, "a TIFF image directory runs past the end of the file")
-            handle.seek(link)
-            offset = struct.unpack(f"{order}I", handle.read(4))[0]
+            _check_tiff_strips(path, handle, order, size, table[:-4])
+            offset = struct.unpack(f"{order}I", table[-4:])[0]
+
+
+def _check_tiff_strips(path: str, handle: BinaryIO, order: str, size: int, table: bytes) -> None:
+    """The strips cover every row and, uncompressed, hold every pixel inside the file.
+
+    A short strip of exactly one row, fabio's TIFF reader repeats over the whole image (numpy
+    broadcasting); rows that no strip covers, PIL leaves at zero. Tiled images are left to PIL.
+    """
+    tags = {}
+    for at in range(0, len(table), 12):
+        tag, kind, count, value = struct.unpack(f"{order}HHI4s", table[at:at + 12])
+        if tag in _TIFF_TAGS and kind in _TIFF_TYPES:
+            tags[tag] = _tiff_values(path, handle, order, size, _TIFF_TYPES[kind], count, value)
+    width, length = tags.get(256, (0,))[0], tags.get(257, (0,))[0]
+    offsets = tags.get(273, ())
+    if not (width and length and offsets) or 322 in tags:
+        return  # no strip image: fabio and PIL refuse it or read tiles
+    rows = min(tags.get(278, (length,))[0], length) or length
+    if len(offsets) * rows < length:
+        _damaged(path, f"its TIFF strips hold {len(offsets) * rows} of the image's {length} rows")
+    if tags.get(259, (1,))[0] != 1:
+        return  # compressed strips: their decoders notice a short strip
+    bits = sum(tags[258]) if 258 in tags else tags.get(277, (1,))[0]  # per pixel; by default 1 per sample
+    row_bytes = -(-width * bits // 8)
+    counts = tags.get(279, ())
+    for strip, first in enumerate(offsets[:-(-length // rows)]):
+        needed = min(rows, length - strip * rows) * row_bytes
+        if first + needed > size or (strip < len(counts) and counts[strip] < needed):
+            _damaged(path, f"TIFF strip {strip} holds less than its {needed} bytes of pixels")
+
+
+_TIFF_TAGS = frozenset({256, 257, 258, 259, 273, 277, 278, 279, 322})  # size, bits, compression, strips, tiles
+_TIFF_TYPES = {3: "H", 4: "I"}  # SHORT and LONG, the types of those tags
+
+
+def _tiff_values(path: str, handle: BinaryIO, order: str, size: int, code: str, count: int, value: bytes) -> tuple:
+    """The numbers of one tag: in the entry if they fit in its 4 bytes, else at the offset it holds."""
+    length = count * struct.calcsize(code)
+    if length <= 4:
+        return struct.unpack(f"{order}{count}{code}", value[:length])
+    where = struct.unpack(f"{order}I", value)[0]
+    if where + length > size:
+        _damaged(path, "a TIFF tag's values lie past the end of the file")
+    handle.seek(where)
+    return struct.unpack(f"{order}{count}{code}", handle.read(length))
 
 
 def _check_edf_frame(path: str, frame: FabioImage | fabio.edfimage.EdfFrame, label: str | None = None) -> None:
