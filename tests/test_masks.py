@@ -517,3 +517,18 @@ def test_all_zero_mask_is_still_valid(tmp_path) -> None:
     for suffix in (".edf", ".mask", ".npy"):
         write_mask(tmp_path / f"none{suffix}", np.zeros((20, 30), bool))
         assert not read_mask(tmp_path / f"none{suffix}", (20, 30)).any()
+
+
+@pytest.mark.parametrize("compression", ["tiff_deflate", "tiff_lzw"])
+def test_damaged_compressed_mask_is_refused_not_read_empty(tmp_path, compression) -> None:
+    """Dioptas' masks are deflate TIFFs written by PIL. A damaged deflate stream read as other pixels
+    (libtiff stops before the checksum); on PIL's decoder error (LZW) fabio fell back to the image's
+    zeroed bytes: a damaged mask read as an empty, valid one."""
+    path = tmp_path / "dioptas.mask"
+    PILImage.fromarray(_half_mask().astype(np.int8)).save(path, "tiff", compression=compression)
+    raw = bytearray(path.read_bytes())
+    directory = int.from_bytes(raw[4:8], "little")  # PIL writes the pixels first, from byte 8
+    raw[(8 + directory) // 2] ^= 0xFF  # a byte in the middle of the compressed pixels
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ImageError, match=r"Mask .*dioptas\.mask: cannot be read as an image"):
+        read_mask(path)

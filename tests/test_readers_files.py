@@ -7,6 +7,7 @@ the kernel refuses to open for reading even to root (``/proc/sys/vm/drop_caches`
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import signal
 import socket
@@ -42,15 +43,21 @@ class Hung(BaseException):
 
 @contextmanager
 def deadline(seconds: int) -> Iterator[None]:
-    """Fail instead of hanging: a blocked ``open`` of a FIFO is interrupted by the alarm."""
+    """Fail instead of hanging: the alarm interrupts a blocked ``open`` of a FIFO or a Python loop.
+
+    A loop in C code that never returns to Python cannot be interrupted: after three times the
+    deadline, faulthandler prints every thread's stack and ends the test run, rather than hang it.
+    """
     def expire(signum: int, frame: object) -> None:
         raise Hung(f"the reader still runs after {seconds} s")
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.alarm(seconds)
+    faulthandler.dump_traceback_later(3 * seconds, exit=True)
     try:
         yield
     finally:
+        faulthandler.cancel_dump_traceback_later()
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
 

@@ -14,6 +14,7 @@ import os
 import re
 import struct
 import threading
+import zlib
 from collections.abc import Iterator
 from typing import BinaryIO, NoReturn
 from contextlib import contextmanager
@@ -33,6 +34,7 @@ from fabio.fabioimage import FabioImage
 import h5py
 import hdf5plugin  # noqa: F401  (registers the compression filters used by detectors)
 import numpy as np
+from PIL import Image as PILImage
 
 from xcal.core.errors import ImageError
 from xcal.core.file_checks import file_problem, npy_problem
@@ -427,7 +429,7 @@ def _check_tiff(path: str) -> None:
         if order is None or len(head) < 8 or struct.unpack(f"{order}H", head[2:4])[0] != 42:
             return  # not a classic TIFF: fabio's TIFF reader refuses it, or reads it with PIL
         size = handle.seek(0, os.SEEK_END)
-        offset, seen = struct.unpack(f"{order}I", head[4:8])[0], set()
+        offset, seen, compressed = struct.unpack(f"{order}I", head[4:8])[0], set(), False
         while offset:
             if offset in seen:
                 _damaged(path, "its chain of TIFF image directories loops")
@@ -437,12 +439,29 @@ def _check_tiff(path: str) -> None:
             table = handle.read(12 * struct.unpack(f"{order}H", count)[0] + 4) if len(count) == 2 else b""
             if len(table) < 4 or len(table) % 12 != 4:
                 _damaged(path, "a TIFF image directory runs past the end of the file")
-            _check_tiff_strips(path, handle, order, size, table[:-4])
+            compressed |= _check_tiff_strips(path, handle, order, size, table[:-4])
             offset = struct.unpack(f"{order}I", table[-4:])[0]
+        if compressed:
+            _check_tiff_decodes(path, handle)
 
 
-def _check_tiff_strips(path: str, handle: BinaryIO, order: str, size: int, table: bytes) -> None:
-    """The strips cover every row and, uncompressed, hold every pixel inside the file.
+def _check_tiff_decodes(path: str, handle: BinaryIO) -> None:
+    """PIL decodes the compressed image without error.
+
+    fabio reads compressed TIFFs (Dioptas' deflate masks) through PIL, but on PIL's decoder error
+    it falls back to the image's bytes, which are then zeros: a damaged mask read as empty.
+    """
+    handle.seek(0)
+    try:
+        with PILImage.open(handle) as image:
+            image.load()
+    except Exception as exc:  # PIL raises OSError, ValueError, SyntaxError, DecompressionBombError...
+        _damaged(path, f"its compressed TIFF data cannot be decoded ({_reason(exc)})")
+
+
+def _check_tiff_strips(path: str, handle: BinaryIO, order: str, size: int, table: bytes) -> bool:
+    """The strips cover every row and hold every pixel (uncompressed: inside the file; deflate:
+    once inflated); True if compressed, to be decoded in full (see ``_check_tiff_decodes``).
 
     A short strip of exactly one row, fabio's TIFF reader repeats over the whole image (numpy
     broadcasting); rows that no strip covers, PIL leaves at zero. Tiled images are left to PIL.
@@ -454,24 +473,39 @@ def _check_tiff_strips(path: str, handle: BinaryIO, order: str, size: int, table
             tags[tag] = _tiff_values(path, handle, order, size, _TIFF_TYPES[kind], count, value)
     width, length = tags.get(256, (0,))[0], tags.get(257, (0,))[0]
     offsets = tags.get(273, ())
+    compression = tags.get(259, (1,))[0]
     if not (width and length and offsets) or 322 in tags:
-        return  # no strip image: fabio and PIL refuse it or read tiles
+        return compression != 1  # no strip image: fabio and PIL refuse it or read tiles
     rows = min(tags.get(278, (length,))[0], length) or length
     if len(offsets) * rows < length:
         _damaged(path, f"its TIFF strips hold {len(offsets) * rows} of the image's {length} rows")
-    if tags.get(259, (1,))[0] != 1:
-        return  # compressed strips: their decoders notice a short strip
     bits = sum(tags[258]) if 258 in tags else tags.get(277, (1,))[0]  # per pixel; by default 1 per sample
     row_bytes = -(-width * bits // 8)
     counts = tags.get(279, ())
     for strip, first in enumerate(offsets[:-(-length // rows)]):
         needed = min(rows, length - strip * rows) * row_bytes
-        if first + needed > size or (strip < len(counts) and counts[strip] < needed):
+        if compression in _TIFF_DEFLATE and strip < len(counts):
+            _check_deflate_strip(path, handle, strip, first, counts[strip], needed)
+        elif compression == 1 and (first + needed > size or (strip < len(counts) and counts[strip] < needed)):
             _damaged(path, f"TIFF strip {strip} holds less than its {needed} bytes of pixels")
+    return compression != 1
+
+
+def _check_deflate_strip(path: str, handle: BinaryIO, strip: int, first: int, count: int, needed: int) -> None:
+    """The strip inflates, checksum verified, to its size: libtiff stops inflating once it has the
+    bytes it wants, so a damaged stream reads as other pixels without an error."""
+    handle.seek(first)
+    try:
+        pixels = zlib.decompress(handle.read(count))
+    except zlib.error as exc:
+        _damaged(path, f"TIFF strip {strip} is damaged ({exc})")
+    if len(pixels) != needed:
+        _damaged(path, f"TIFF strip {strip} holds {len(pixels)} of its {needed} bytes of pixels")
 
 
 _TIFF_TAGS = frozenset({256, 257, 258, 259, 273, 277, 278, 279, 322})  # size, bits, compression, strips, tiles
 _TIFF_TYPES = {3: "H", 4: "I"}  # SHORT and LONG, the types of those tags
+_TIFF_DEFLATE = (8, 32946)  # Adobe's and the old code of deflate compression
 
 
 def _tiff_values(path: str, handle: BinaryIO, order: str, size: int, code: str, count: int, value: bytes) -> tuple:
