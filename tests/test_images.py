@@ -314,7 +314,8 @@ def test_truncated_edf_is_not_padded_with_zeros(real_data: Path, tmp_path: Path)
     original = (real_data / "cms_LaB6_Pilatus800k_12p7keV.mask.edf").read_bytes()
     path = tmp_path / "half.edf"
     path.write_bytes(original[: len(original) // 2])
-    with pytest.raises(ImageError, match=r"half\.edf: cannot be read as an image \(truncated: the frame.s data goes past the end"):
+    expected = r"half\.edf: cannot be read as an image \(truncated: the frame.s data goes past the end"
+    with pytest.raises(ImageError, match=expected):
         load_image(path)
 
 
@@ -571,7 +572,8 @@ def test_mar345_overflow_count_that_does_not_fit_the_records(tmp_path: Path, at:
 def test_npy_header_that_does_not_describe_the_file(tmp_path: Path) -> None:
     path = tmp_path / "frame.npy"
     with open(path, "wb") as handle:  # 43 GB promised, 1 kB present: refused before anything is allocated
-        np.lib.format.write_array_header_1_0(handle, {"descr": "<i4", "fortran_order": False, "shape": (120_000, 90_000)})
+        header = {"descr": "<i4", "fortran_order": False, "shape": (120_000, 90_000)}
+        np.lib.format.write_array_header_1_0(handle, header)
         handle.write(bytes(1000))
     with pytest.raises(ImageError, match=r"frame\.npy: .*header promises \d+ bytes of data, the file holds 1000"):
         load_image(path)

@@ -304,7 +304,9 @@ def _check_frame(source: str, frame: int, nframes: int) -> None:
 # Truncating a file fabio wrote, at every byte, found these formats read without an error (fabio
 # pads the pixels, or only logs the problem): EDF, CBF and mar345. TIFF (and MarCCD), d*TREK/ADSC,
 # Bruker, OXD, PNM, NumPy, Esperanto and SPE raise, as do the real files of the data folder.
-# Fuzzing (tests/test_reader_fuzz.py) found the hangs and the header damage checked here too.
+# Fuzzing (tests/test_reader_fuzz.py) found the rest checked here: hangs (CBF, TIFF), pixels that
+# are not the file's (a TIFF row repeated, uncovered rows or a failed decode read as zeros, a
+# guessed EDF type, a mar345 overflow record lost) and NumPy headers that do not describe the file.
 
 _CBF_SECTION = b"--CIF-BINARY-FORMAT-SECTION--"
 _CBF_START = b"\x0c\x1a\x04\xd5"  # the 4 bytes before the binary data
@@ -394,7 +396,7 @@ def _check_mar345(path: str) -> None:
         _damaged(path, f"the header's count of overflow pixels is negative ({high})")
     records = (high + 7) // 8
     if raw.index(key) - 1 - 64 * records != _MAR345_HEADER:
-        _damaged(path, f"the header's {high} overflow pixels do not fill the space between the header and the image")
+        _damaged(path, f"the header's {high} overflow pixels do not fill the space between header and image")
     decoded, complete = _pck_walk(raw[at + 13:].lstrip(), columns * rows)
     if decoded != columns * rows or not complete:
         _damaged(path, f"the packed image holds {decoded} of its {columns * rows} pixels"
