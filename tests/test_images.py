@@ -608,3 +608,17 @@ def test_tiff_taller_than_its_strips_is_refused(tmp_path: Path) -> None:
     path.write_bytes(bytes(raw))
     with pytest.raises(ImageError, match=r"frame\.tif: .*TIFF strips hold 64 of the image's 196624 rows"):
         load_image(path)
+
+
+@pytest.mark.parametrize("signature", [b"TREE", b"HEAP", b"SNOD"])
+@pytest.mark.parametrize("read", [load_image, frame_count, hdf5_datasets])
+def test_damaged_hdf5_structure_is_an_image_error(tmp_path: Path, signature: bytes, read) -> None:
+    """A damaged B-tree, local heap or symbol table made h5py raise a RuntimeError traceback."""
+    path = tmp_path / "damaged.h5"
+    with h5py.File(path, "w") as h5:
+        h5.create_dataset("entry/data", data=_frame())
+    raw = path.read_bytes()
+    at = raw.index(signature)
+    path.write_bytes(raw[:at] + b"X" + raw[at + 1:])
+    with pytest.raises(ImageError, match=r"damaged\.h5: the HDF5 file is damaged \("):
+        read(path)

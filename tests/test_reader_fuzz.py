@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import fabio
@@ -90,9 +90,9 @@ def _pixels(dtype: str = "int32") -> np.ndarray:
 @dataclass
 class Good:
     path: Path
-    raw: bytes
-    pixels: np.ndarray  # as written (a mask: the boolean mask)
-    read: Callable[[Path], np.ndarray]
+    raw: bytes = field(repr=False)
+    pixels: np.ndarray = field(repr=False)  # as written (a mask: the boolean mask)
+    read: Callable[[Path], np.ndarray] = field(repr=False)
 
 
 def _image(path: Path) -> np.ndarray:
