@@ -533,3 +533,12 @@ def test_damaged_compressed_mask_is_refused_not_read_empty(tmp_path, compression
     path.write_bytes(bytes(raw))
     with pytest.raises(ImageError, match=r"Mask .*dioptas\.mask: cannot be read as an image"):
         read_mask(path)
+
+
+def test_mask_of_text_values_is_refused(tmp_path) -> None:
+    """A damaged NumPy header type ('|i1' -> '|S1'): every byte, 0 included, is a non-empty string."""
+    path = tmp_path / "text.npy"
+    write_mask(path, _half_mask())
+    path.write_bytes(path.read_bytes().replace(b"'|i1'", b"'|S1'"))
+    with pytest.raises(ImageError, match=r"Mask text\.npy: holds \|S1 values, not numbers"):
+        read_mask(path)

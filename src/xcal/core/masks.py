@@ -58,6 +58,8 @@ def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> 
         raise ImageError(f"Mask {error}") from None
     if data.ndim != 2:
         raise ImageError(f"Mask {name}: expected a 2D array, found {data.ndim} dimensions.")
+    if data.dtype.kind not in "biuf":  # text or bytes: "non-zero" would mask every pixel
+        raise ImageError(f"Mask {name}: holds {data.dtype} values, not numbers (0 = kept, 1 = masked).")
     if shape is not None and tuple(data.shape) != tuple(shape):
         raise ImageError(
             f"Mask {name} is {data.shape[0]} x {data.shape[1]} pixels but the image is {shape[0]} x {shape[1]}."
