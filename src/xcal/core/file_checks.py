@@ -1,4 +1,5 @@
-"""Checks every reader makes on an input path before reading it, and an OS error in the user's words.
+"""Checks the readers share: the input is a regular, readable file; a number in a text file is a
+plain decimal; a NumPy header describes its file. And an OS error in the user's words.
 
 Opening a named pipe blocks until some other program writes to it, and a device or a socket
 is a stream without end: a reader handed one hangs. Only regular files are opened, and why a

@@ -40,10 +40,10 @@ def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> 
     """Read a mask from .npy, or any image format fabio reads (.edf, .tif, .mask); non-zero = masked.
 
     A mask file gets the checks an image file gets (a truncated or damaged file is refused, never
-    padded), not those on the values: an all-zero mask is valid.
+    padded), not those on the values beyond being numbers: an all-zero mask is valid.
 
-    :raises ImageError: unreadable or damaged file, not 2D, or (with ``shape``) a shape that does
-        not fit, naming both shapes.
+    :raises ImageError: unreadable or damaged file, not 2D or not numbers, or (with ``shape``) a
+        shape that does not fit, naming both shapes.
     """
     path = Path(path)
     name = path.name
