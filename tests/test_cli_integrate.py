@@ -5,6 +5,7 @@ images with their .poni files."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import fabio
@@ -99,7 +100,7 @@ def test_watch_mode_stops_when_idle(setup, capsys, tmp_path) -> None:
     (["--poni", "missing.poni"], "missing.poni: file not found"),
     (["--mask", "nomask.npy"], "Mask nomask.npy: no such file"),
     (["--dark", "nodark.tif"], "nodark.tif: file not found"),
-    (["--polarization", "2"], "polarization factor must lie between -1 and 1"),
+    (["--polarization", "2"], "between -1 and 1"),
     (["--watch"], "--watch needs exactly one folder"),
 ])
 def test_errors_are_one_line(setup, capsys, tmp_path, extra, message) -> None:
@@ -135,3 +136,24 @@ def test_real_sample_images_with_their_poni(real_data, capsys, tmp_path) -> None
     assert rc == 0
     q, intensity = np.loadtxt(tmp_path / f"{film}.xy", unpack=True)
     assert np.all(np.diff(q) > 0) and np.isfinite(intensity).all() and intensity.max() > 0
+
+
+def unusable_outputs(tmp_path: Path) -> list[tuple[Path, str]]:
+    """Output folders that cannot be used: a regular file, a path below one, places not writable."""
+    (tmp_path / "a_file.txt").write_text("not a folder")
+    places = [(tmp_path / "a_file.txt", "a file, not a folder"), (tmp_path / "a_file.txt" / "out", "Not a directory")]
+    if os.geteuid() != 0:  # permissions bind everyone but root
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o555)
+        places += [(locked, "Permission denied"), (locked / "out", "Permission denied")]
+    elif Path("/sys/kernel").is_dir():  # sysfs refuses new files even to root
+        places += [(Path("/sys/kernel"), "denied"), (Path("/sys/xcal-out"), "not permitted")]
+    return places
+
+
+def test_unusable_output_folder_is_one_line(setup, capsys, tmp_path) -> None:
+    for output, problem in unusable_outputs(tmp_path):
+        rc, out, err = run(capsys, setup["good"], "--poni", setup["poni"], "-o", output, "--workers", "1")
+        lines = [line for line in err.splitlines() if line.startswith("xcal: error:")]
+        assert rc == 1 and "Traceback" not in err, err
+        assert len(lines) == 1 and f"{output}:" in lines[0] and problem in lines[0], err

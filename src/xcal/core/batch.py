@@ -21,6 +21,7 @@ from pathlib import Path
 
 from pyFAI.geometry import Geometry
 
+from .atomic import check_writable, remove_stale_temporaries
 from .batch_job import Item, ItemResult, Recipe, Worker, failure_reason, init_worker, process_item
 from .errors import Cancelled, XcalError
 from .images import HDF5_EXTENSIONS, frame_count, image_files_in_folder, load_image, split_hdf5_source
@@ -182,6 +183,19 @@ def batch_geometry(poni: str | os.PathLike, items: list[Item]) -> tuple[Geometry
     return read.geometry, read.notes
 
 
+def prepare_output_folder(folder: Path) -> None:
+    """Create the output folder if needed, make sure results can be written there, and remove the
+    temporary files of writes killed there earlier; any problem is one error naming the folder."""
+    if folder.exists() and not folder.is_dir():
+        raise XcalError(f"{folder}: cannot hold the results: it is a file, not a folder.")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        check_writable(folder)
+        remove_stale_temporaries(folder)
+    except OSError as exc:
+        raise XcalError(f"{folder}: cannot hold the results ({exc.strerror or exc}).") from None
+
+
 def pending(items: list[Item], recipe: Recipe) -> tuple[list[Item], list[ItemResult]]:
     """Items with some output still to write, and the others as skipped (unless ``overwrite``)."""
     if recipe.overwrite:
@@ -204,7 +218,7 @@ class BatchRunner:
     def __init__(self, recipe: Recipe, workers: int = DEFAULT_WORKERS) -> None:
         if workers < 1:
             raise XcalError(f"The number of workers must be at least 1 (got {workers}).")
-        recipe.folder.mkdir(parents=True, exist_ok=True)
+        prepare_output_folder(recipe.folder)
         self.recipe = recipe
         self.workers = workers
         if workers > 1:
@@ -252,7 +266,7 @@ class BatchRunner:
     def _pool_executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=_context(), initializer=init_worker,
-                                             initargs=(self.recipe,))
+                                             initargs=(self.recipe, os.getpid()))
         return self._pool
 
     def _run_pool(self, todo: list[Item], report: BatchReport, task: Task) -> None:
@@ -272,7 +286,13 @@ class BatchRunner:
                 source, limit = (suspects, 1) if alone else (queue, 4 * self.workers)
                 while source and len(running) < limit:
                     item = source.popleft()
-                    running[self._pool_executor().submit(process_item, item, None, self.recipe.token)] = (item, alone)
+                    try:
+                        future = self._pool_executor().submit(process_item, item, None, self.recipe.token)
+                    except BrokenProcessPool:  # a worker died since the last look
+                        source.appendleft(item)
+                        self._abandon(running, suspects)
+                        break
+                    running[future] = (item, alone)
                 finished, _ = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
                 broken = False
                 for future in finished:
@@ -286,12 +306,10 @@ class BatchRunner:
                             suspects.append(item)
                     else:
                         result = _result(future, item)
-                        report.results.append(self._retried(result) if was_alone else result)
+                        report.results.append(written_by_this_run(result, self.recipe) if was_alone else result)
                         last = Path(split_hdf5_source(item.source)[0]).name
                 if broken:
-                    suspects.extend(item for item, _ in running.values())
-                    running.clear()
-                    self.close()
+                    self._abandon(running, suspects)
                 task.report((len(report.results) - before) / len(todo), last)
         except BaseException:
             for future in running:
@@ -301,12 +319,21 @@ class BatchRunner:
                     report.results.append(_result(future, item))
             raise
 
-    def _retried(self, result: ItemResult) -> ItemResult:
-        """A retried item whose results now all exist: the worker that died wrote them (atomically) first."""
-        if result.status != "skipped":
-            return result
-        outputs = [str(p) for p in self.recipe.outputs(result.item)]
-        return ItemResult(result.item, "done", outputs=outputs, seconds=result.seconds)
+    def _abandon(self, running: dict[Future, tuple[Item, bool]], suspects: deque[Item]) -> None:
+        """The pool is broken: its items in flight become suspects, run one at a time in a new pool."""
+        suspects.extend(item for item, _ in running.values())
+        running.clear()
+        self.close()
+
+
+def written_by_this_run(result: ItemResult, recipe: Recipe) -> ItemResult:
+    """An item that had results to write when the run began, tried again after its worker died
+    (a pool's, or a Dask worker whose results Dask computes again), skipped as its results all
+    exist now: the first try wrote them (atomically). It was integrated by this run: done."""
+    if result.status != "skipped":
+        return result
+    outputs = [str(p) for p in recipe.outputs(result.item)]
+    return ItemResult(result.item, "done", outputs=outputs, seconds=result.seconds)
 
 
 def _result(future: Future, item: Item) -> ItemResult:

@@ -7,7 +7,9 @@ outputs) and travels once to each worker process (process pool or Dask), where a
 
 from __future__ import annotations
 
+import os
 import signal
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -16,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from pyFAI.geometry import Geometry
 
+from .atomic import process_running
 from .corrections import Corrections
 from .detectors import detector_mask
 from .errors import ImageError, XcalError
@@ -145,14 +148,32 @@ class Worker:
 _WORKERS: dict[str, Worker] = {}
 
 
-def init_worker(recipe: Recipe) -> None:
+def init_worker(recipe: Recipe, parent: int) -> None:
     """Process-pool initializer: the process's Worker, built before the first item arrives.
 
-    Ctrl-C is left to the parent, which stops the batch between frames and reports.
+    Ctrl-C is left to the parent (process ``parent``), which stops the batch between frames and
+    reports; if the parent is killed, the worker ends too.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _end_with(parent)
     _WORKERS.clear()
     _WORKERS[recipe.token] = Worker(recipe)
+
+
+def _end_with(parent: int, poll_s: float = 0.5) -> None:
+    """End this process once ``parent`` has ended.
+
+    A parent killed with -9 cannot stop its workers, and nothing else would: they wait for the
+    next frame forever, and the fork server waits for them. (The fork server, not the batch's
+    process, is the workers' parent: PR_SET_PDEATHSIG or os.getppid cannot tell.) A write cut
+    short leaves a temporary file that the next batch into the folder removes.
+    """
+    def watch() -> None:
+        while process_running(parent):
+            time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="xcal-parent-watch", daemon=True).start()
 
 
 def process_item(item: Item, recipe: Recipe | None = None, token: str | None = None) -> ItemResult:
