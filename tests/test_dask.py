@@ -5,7 +5,10 @@ messages when the scheduler cannot be reached or the optional extra is missing."
 from __future__ import annotations
 
 import builtins
+import os
+import signal
 import sys
+import time
 
 import fabio
 import numpy as np
@@ -18,6 +21,7 @@ from xcal.core.batch_job import Recipe
 from xcal.core.calibrants import load_calibrant
 from xcal.core.errors import XcalError
 from xcal.core.integration import IntegrationSettings
+from xcal.core.progress import Task
 from xcal.core.synthetic import ring_image
 
 distributed = pytest.importorskip("distributed")
@@ -93,3 +97,33 @@ def test_missing_extra_names_the_install(monkeypatch) -> None:
     monkeypatch.setattr(builtins, "__import__", no_distributed)
     with pytest.raises(XcalError, match=r"pip install 'xcal\[dask\]'"):
         run_on_dask([], None, "tcp://nowhere:8786")
+
+
+@pytest.mark.parametrize("victims", ["the busiest worker", "every worker"])
+def test_workers_killed_mid_run_cost_no_frame(cluster, files, tmp_path, victims) -> None:
+    """The frames of a killed worker are computed again elsewhere (Dask lost their results); their
+    files, written in this run, make the second try a skip: they count as integrated all the same.
+    With every worker killed, Dask cancels them instead (the scattered recipe is lost): sent again."""
+    g, folder = files
+    items = [i for i in expand_sources([folder])[0] if i.stem != "f_3b"]
+    out = tmp_path / "out"
+    killed = []
+    with distributed.Client(cluster, set_as_default=False) as admin:
+        admin.wait_for_workers(2)
+
+        def progress(fraction: float, message: str) -> None:
+            if killed or fraction == 0:  # after the first result
+                return
+            for _ in range(1500):  # every frame written (30 s at most), most results not yet received
+                if all((out / f"{i.stem}.xy").exists() for i in items):
+                    break
+                time.sleep(0.02)
+            held = admin.has_what()
+            workers = [max(held, key=lambda address: len(held[address]))] if victims != "every worker" else None
+            killed.extend(admin.run(os.getpid, workers=workers).values())
+            for pid in killed:
+                os.kill(pid, signal.SIGKILL)
+
+        report = run_on_dask(items, Recipe(g, IntegrationSettings(npt=300), out), cluster, Task(progress))
+    assert killed
+    assert len(report.done) == len(items) and not report.skipped and not report.failed, report.summary()
