@@ -45,15 +45,16 @@ class Hung(BaseException):
 def deadline(seconds: int) -> Iterator[None]:
     """Fail instead of hanging: the alarm interrupts a blocked ``open`` of a FIFO or a Python loop.
 
-    A loop in C code that never returns to Python cannot be interrupted: after three times the
-    deadline, faulthandler prints every thread's stack and ends the test run, rather than hang it.
+    A loop in C code that never returns to Python cannot be interrupted: after a minute,
+    faulthandler prints every thread's stack (run pytest with ``-s`` to see it) and ends the test
+    run, rather than let it hang.
     """
     def expire(signum: int, frame: object) -> None:
         raise Hung(f"the reader still runs after {seconds} s")
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.alarm(seconds)
-    faulthandler.dump_traceback_later(3 * seconds, exit=True)
+    faulthandler.dump_traceback_later(max(60, 3 * seconds), exit=True)
     try:
         yield
     finally:
