@@ -12,12 +12,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+import pyqtgraph as pg
 from pyFAI.detectors import Detector
-from PyQt5.QtCore import QObject
+from pyFAI.geometry import Geometry
+from PyQt5.QtCore import QObject, Qt
 from PyQt5.QtWidgets import QFileDialog, QMessageBox
 
+from ..core.cake_pick import pick_on_cake
 from ..core.calibration import CalibrationResult
 from ..core.circle_calibration import geometry_from_circle
+from ..core.detector_guess import guess_detector
 from ..core.dioptas_files import save_session_for_dioptas
 from ..core.errors import XcalError
 from ..core.picks import PickSet
@@ -26,6 +31,7 @@ from ..core.refinement import FitResult, geometry_values
 from ..core.report import report_inputs, write_report
 from .calibration_panel import CUSTOM_DETECTOR
 from .circle_dialog import CircleDialog
+from .image_view import ring_color
 from .verdict_banner import MESSAGE_LEVELS, verdict_lines
 from .views import Views, compute_views
 from .worker import Job, describe_exception
@@ -80,8 +86,15 @@ class CalibrationController(QObject):
         p.parameters.pyfai_edited.connect(lambda name, value: self._edit({name: value}))
         p.parameters.fit2d_edited.connect(self._edit_fit2d)
         p.parameters.restore_requested.connect(self._restore)
+        p.pick_more_clicked.connect(self.pick_more)
         window.image_view.pixel_clicked.connect(self.pick)
         window.pattern_view.unit_changed.connect(lambda _: self.request_views())
+        self.views: Views | None = None
+        self.views_geometry: Geometry | None = None  # the geometry the cake shown was made with
+        self.cake_picks = pg.ScatterPlotItem(size=5, pen=pg.mkPen("k", width=0.5), pxMode=True)  # the picks on the cake
+        self.cake_picks.setZValue(2)
+        window.cake_view.plot.addItem(self.cake_picks)
+        window.cake_view.plot.scene().sigMouseClicked.connect(self._cake_clicked)
 
     # -- helpers -----------------------------------------------------------------------------------
     def _try(self, action: Callable[[], object]) -> bool:
@@ -141,21 +154,43 @@ class CalibrationController(QObject):
         if self.session.raw_detector is not None:
             self.panel.select_detector(detector_label(self.session.raw_detector))
         else:
-            name = self.panel.detector_name
-            if matching and name not in matching:
-                shape = self.session.raw.shape
-                self.window.show_message(
-                    f"Detector set to {matching[0]}, the detector that gives {shape[0]} x {shape[1]} images; "
-                    "change it under Setup if it is not yours.", "info")
-                name = matching[0]
-                self.panel.select_detector(name)
-            if name is None:
-                self.set_detector(pixel_um=self.panel.pixel_um)
-            else:
-                self.set_detector(name=name)
+            self._guess_detector()
         self.show_picks()
+        self.show_pick_state()
         self.show_mask()
         self.geometry_changed()
+
+    def _guess_detector(self) -> None:
+        """No detector yet: the image's own (header pixel size, or the only one of its shape), said; on a
+        shape several detectors share, the user's last choice if it is one of them (said), else none
+        until the user chooses one under Setup (a wrong pixel size is a wrong distance)."""
+        raw = self.session.raw
+        guess = guess_detector(raw.shape, raw.header, raw.source)
+        name = self.panel.detector_name
+        if guess.name is not None:
+            self.panel.select_detector(guess.name)
+            self.set_detector(name=guess.name)
+            self.window.show_message(f"Detector: {guess.describe()}. Change it under Setup if it is not yours.", "info")
+        elif guess.pixel_um is not None or not guess.candidates:
+            pixel = guess.pixel_um or self.panel.pixel_um
+            self.panel.select_detector(CUSTOM_DETECTOR)
+            for box, value in ((self.panel.pixel_v_box, pixel[0]), (self.panel.pixel_h_box, pixel[1])):
+                box.blockSignals(True)
+                box.setValue(value)
+                box.blockSignals(False)
+            self.set_detector(pixel_um=pixel)
+            if guess.decided:
+                self.window.show_message(f"Detector: {guess.describe()}. Change it under Setup if it is not yours.", "info")
+            else:
+                self.window.show_message(f"Detector: {guess.basis}; using the pixel size under Setup ({pixel[0]:g} x "
+                                         f"{pixel[1]:g} µm): check it, it sets the distance.", "warning")
+        elif name in guess.candidate_names:
+            self.set_detector(name=name)
+            self.window.show_message(f"Detector {name}: your last choice, kept; {guess.basis}. Change it under Setup "
+                                     "if it is not yours.", "warning")
+        else:
+            self.window.show_message(f"Choose the detector under Setup (its pixel size sets the distance): {guess.basis}.",
+                                     "warning")
 
     def set_calibrant(self, name_or_path: str, quiet: bool = False) -> None:
         try:
@@ -191,39 +226,97 @@ class CalibrationController(QObject):
         """A click on the image: search the ring (or the single peak) there, in the worker."""
         if not self.window.in_calibration_mode() or self.session.raw is None:
             return
+        mode, method, size = self.panel.pick_mode, self.panel.pick_method, self.panel.search_size_box.value()
+        self._submit_pick(f"at x={col + 0.5:.0f}, y={row + 0.5:.0f}",
+                          lambda ring: self.session.pick(row, col, ring, mode, method, size))
+
+    def _cake_clicked(self, event) -> None:
+        """A left click on the cake picks the ring at the image pixel behind it, as Dioptas users do."""
+        plot = self.window.cake_view.plot.getPlotItem()
+        if event.button() != Qt.LeftButton or event.double() or not plot.vb.sceneBoundingRect().contains(event.scenePos()):
+            return
+        if not self.window.in_calibration_mode():
+            return  # Mask mode says itself why it cannot draw here
+        geometry = self.views_geometry
+        if geometry is None or self.session.raw is None:
+            self.window.show_message("There is no cake yet: click on a ring of the image (Image tab), "
+                                     "then press Calibrate.", "info")
+            return
+        point = plot.vb.mapSceneToView(event.scenePos())
+        tth, chi = point.x(), point.y()
+        mode, method, size = self.panel.pick_mode, self.panel.pick_method, self.panel.search_size_box.value()
+        self._submit_pick(f"at 2θ {tth:.3f}°, χ {chi:.1f}° of the cake",
+                          lambda ring: pick_on_cake(self.session, geometry, tth, chi, ring, mode, method, size))
+
+    def _submit_pick(self, where: str, pick: Callable[[int], object]) -> None:
+        """Pick the current ring in the worker (``pick(ring)`` returns the new group); one pick at a time."""
         if self.runner.blocking or (self._pick_job is not None and self.runner.is_pending(self._pick_job)):
             self.window.statusBar().showMessage("Busy: wait for the running task or press Cancel.", 3000)
             return
         ring = self.panel.current_ring
-        mode, method, size = self.panel.pick_mode, self.panel.pick_method, self.panel.search_size_box.value()
-        what = "peak" if mode == "peak" else "ring"
-        self._pick_job = self.runner.submit(
-            f"Searching the {what} at x={col + 0.5:.0f}, y={row + 0.5:.0f}",
-            lambda task: self.session.pick(row, col, ring, mode, method, size),
-            lambda group: self._picked(len(group.points), ring),
-            blocking=False,
-        )
+        what = "peak" if self.panel.pick_mode == "peak" else "ring"
+        self._pick_job = self.runner.submit(f"Searching the {what} {where}", lambda task: pick(ring),
+                                            lambda group: self._picked(len(group.points), ring), blocking=False)
 
     def _picked(self, count: int, ring: int) -> None:
         self.panel.picked()
         self.show_picks()
+        self.show_pick_state()
         self.window.statusBar().showMessage(f"Ring {ring + 1}: {count} peaks found.", 5000)
+
+    def pick_more(self) -> None:
+        """Back to picking after a calibration: the image and the peak selection, in one click."""
+        self.panel.show_peak_selection()
+        self.window.tabs.setCurrentWidget(self.window.image_view)
+        where = "the image (or the cake)" if self.views_geometry is not None else "the image"
+        self.window.messages.show_state(f"Picking: click on ring {self.panel.ring_box.value()} of {where}, then press Calibrate.")
 
     def show_picks(self) -> None:
         picks = self.session.picks
         self.window.image_view.set_picks(picks.groups)
         self.panel.show_picks(len(picks.groups), len(picks), picks.rings())
+        self._show_cake_picks()
+
+    def _show_cake_picks(self) -> None:
+        """The picks where the cake shows them (2θ, χ of the geometry the cake was made with)."""
+        geometry, groups = self.views_geometry, self.session.picks.groups
+        if geometry is None or not groups:
+            self.cake_picks.setData([])
+            return
+        points = np.concatenate([g.points for g in groups])
+        tth, chi = np.degrees(geometry.tth(points[:, 0], points[:, 1])), np.degrees(geometry.chi(points[:, 0], points[:, 1]))
+        brushes = [pg.mkBrush(ring_color(g.ring)) for g in groups for _ in range(len(g.points))]
+        self.cake_picks.setData(tth, chi, brush=brushes)
+
+    def show_pick_state(self) -> None:
+        """The message strip's standing line: what is picked and what to do next (nothing picked: none)."""
+        picks = self.session.picks
+        rings = picks.rings()
+        if not rings:
+            self.window.messages.clear_state()
+            return
+        where = "the image or the cake" if self.views_geometry is not None else "the image"
+        listed = ", ".join(str(r + 1) for r in rings)
+        self.window.messages.show_state(
+            f"{len(rings)} ring{'s' if len(rings) > 1 else ''} picked ({listed}; {len(picks)} peaks) — "
+            f"click ring {self.panel.ring_box.value()} on {where}, or press Calibrate.")
 
     def undo_pick(self) -> None:
         group = self.session.picks.undo()
-        if group is not None and self.panel.auto_increase_check.isChecked():
+        if group is None:
+            self.window.statusBar().showMessage("No picks to undo.", 3000)
+            return
+        if self.panel.auto_increase_check.isChecked():
             self.panel.ring_box.setValue(group.ring + 1)
         self.show_picks()
+        self.show_pick_state()
+        self.window.statusBar().showMessage(f"Undone: the last {len(group.points)} peaks of ring {group.ring + 1}.", 5000)
 
     def clear_picks(self) -> None:
         self.session.picks.clear()
         self.panel.ring_box.setValue(1)
         self.show_picks()
+        self.show_pick_state()
 
     def save_picks(self) -> None:
         if not self.session.picks.groups:
@@ -248,6 +341,7 @@ class CalibrationController(QObject):
             return
         self.session.picks = picks
         self.show_picks()
+        self.show_pick_state()
 
     # -- mask --------------------------------------------------------------------------------------
     def show_mask(self) -> None:
@@ -286,7 +380,7 @@ class CalibrationController(QObject):
         verdict = self.session.verdict
         lines = verdict_lines(verdict) if verdict is not None else result.warnings
         level = MESSAGE_LEVELS[verdict.level] if verdict is not None else "warning" if lines else "info"
-        self.window.show_message("\n".join(["Calibrated: " + summary, *lines]), level)
+        self.window.messages.show_state("\n".join(["Calibrated: " + summary, *lines]), level)  # until the next pick
         if self.session.wavelength:
             self.panel.show_wavelength(self.session.wavelength)
         if rings_before is not None:
@@ -334,23 +428,27 @@ class CalibrationController(QObject):
             self.clear_views()
             return
         dspacing, unit, polarization = session.dspacing, self.window.pattern_view.unit, self.panel.polarization()
-        self.runner.submit(
+        job = self.runner.submit(
             "Integrating",
             lambda task: compute_views(session, geometry, dspacing, unit, polarization, task),
-            self._show_views,
+            lambda views: self._show_views(views, geometry),
             blocking=False,
             kind="views",
         )
+        for view in (self.window.cake_view, self.window.pattern_view):
+            view.show_computing(job)  # "Computing the cake…" until it ends
 
-    def _show_views(self, views: Views) -> None:
+    def _show_views(self, views: Views, geometry: Geometry) -> None:
         self.window.diagnostics_view.show_diagnostics(views.diagnostics, views.diagnostics_png, views.diagnostics_note)
-        self.views = views
+        self.views, self.views_geometry = views, geometry
         self.window.cake_view.set_cake(views.cake, views.cake_lines)
         self.window.pattern_view.set_pattern(views.pattern, views.pattern_lines)
         self.window.image_view.set_rings(views.ring_x, views.ring_y)
+        self._show_cake_picks()
 
     def clear_views(self) -> None:
-        self.views = None
+        self.views, self.views_geometry = None, None
+        self.cake_picks.setData([])
         self.window.diagnostics_view.clear()
         self.window.cake_view.clear()
         self.window.pattern_view.clear()
@@ -366,7 +464,8 @@ class CalibrationController(QObject):
         if self.runner.blocking:
             return
         dialog = CircleDialog(session.data, session.invalid, session.wavelength, session.raw_detector, self.runner,
-                              self.window, self.window.settings)
+                              self.window, self.window.settings,
+                              guess_detector(session.raw.shape, session.raw.header, session.raw.source))
         dialog.accepted.connect(lambda: self._circle_done(dialog))
         dialog.finished.connect(lambda _: dialog.deleteLater())
         self.circle_dialog = dialog
@@ -439,7 +538,7 @@ class CalibrationController(QObject):
 
     def save_report(self) -> None:
         """Write the calibration report of the geometry shown (in the worker)."""
-        views = getattr(self, "views", None)
+        views = self.views
         if views is None or views.diagnostics is None:
             self.window.show_message("There is no calibration to report on yet.")
             return

@@ -8,12 +8,13 @@ orientation live here; the calibration workflow lives in :mod:`.calibration_cont
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from PyQt5.QtCore import QByteArray, Qt
-from PyQt5.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
+from PyQt5.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PyQt5.QtWidgets import (
-    QFileDialog, QInputDialog, QLabel, QListWidget, QMainWindow, QMessageBox, QProgressBar, QPushButton,
+    QFileDialog, QInputDialog, QLabel, QListWidget, QMainWindow, QMessageBox, QProgressBar, QPushButton, QShortcut,
     QSplitter, QStackedWidget, QTabWidget, QVBoxLayout, QWidget,
 )
 
@@ -126,6 +127,10 @@ class MainWindow(QMainWindow):
         self.toolbar.transform_requested.connect(self.transform)
         self.image_view.cursor_moved.connect(self._cursor_moved)
         self.image_view.cursor_left.connect(lambda: self.cursor_label.setText(" "))
+        for view in (self.cake_view, self.pattern_view):  # the read-out in 2θ, d, q (and χ) over the plots
+            view.cursor_moved.connect(lambda x, y, view=view: self.cursor_label.setText(
+                view.position_text(x, y, self.session.geometry.wavelength if self.session.geometry else None)))
+            view.cursor_left.connect(lambda: self.cursor_label.setText(" "))
         self.cancel_button.clicked.connect(self.runner.cancel)
         self.runner.submitted.connect(self._job_submitted)
         self.runner.progress.connect(self._job_progress)
@@ -133,6 +138,10 @@ class MainWindow(QMainWindow):
         self.runner.blocking_changed.connect(self._set_blocked)
         self.runner.failed.connect(lambda _label, message: self.show_message(message))
         self.runner.cancelled.connect(lambda label: self.show_message(f"{label}: cancelled.", "info"))
+        # Dioptas' keys; Ctrl+Z lives on each mode's panel (picks in Calibration, mask steps in Mask)
+        QShortcut(QKeySequence.Open, self, activated=self._open_shortcut)
+        QShortcut(QKeySequence.Save, self, activated=self.calibration.save_poni)
+        self.toolbar.open_action.setToolTip(self.toolbar.open_action.toolTip() + " (Ctrl+O)")
 
     # -- messages and progress ---------------------------------------------------------------------
     def show_message(self, text: str, level: str = "error") -> None:
@@ -170,8 +179,12 @@ class MainWindow(QMainWindow):
     def _mode_changed(self) -> None:
         """Mask mode draws on the image and shows the user's mask; the other modes show every excluded pixel."""
         self.masking.set_active(self.mode_panels.currentWidget() is self.mask_panel)
-        if not self.masking.active:
+        if self.masking.active:
+            self.tabs.setCurrentWidget(self.image_view)  # the only view the mask tools draw on
+        else:
             self.calibration.show_mask()
+        if not self.in_calibration_mode():
+            self.messages.clear_state()  # "3 rings picked — press Calibrate" is the Calibration mode's
         integrating = self.mode_panels.currentWidget() is self.integration_panel
         self.centre_views.setCurrentWidget(self.integration_view if integrating else self.tabs)
         self.toolbar.setVisible(not integrating)  # it acts on the calibration image; the panel has its own
@@ -197,6 +210,13 @@ class MainWindow(QMainWindow):
         self.remember_folder(path)
         return path
 
+    def _open_shortcut(self) -> None:
+        """Ctrl+O opens the image of the mode shown: a sample in Integration mode, else the calibration image."""
+        if self.mode_panels.currentWidget() is self.integration_panel:
+            self.integration.open_dialog()
+        else:
+            self.open_dialog()
+
     def open_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Load image", self.last_folder(), "All files (*)")
         if path:
@@ -221,15 +241,20 @@ class MainWindow(QMainWindow):
         if ok and choice in items:
             self.load(f"{path}::{images[items.index(choice)][0]}", frame)
 
-    def load(self, source: str, frame: int = 0) -> None:
-        """Load in the worker; a newer load (next frame, next file) replaces a pending one."""
+    def load(self, source: str, frame: int = 0, then: Callable[[], None] | None = None) -> None:
+        """Load in the worker, then call ``then``; a newer load (next frame, next file) replaces a pending one."""
         name = Path(split_hdf5_source(source)[0]).name
 
         def job(task) -> tuple[Image, list[str]]:
             image = self.session.load_image(source, frame)
             return image, suggest_detectors(image.shape)
 
-        self.runner.submit(f"Loading {name}", job, self._loaded, kind="load")
+        def done(result: tuple[Image, list[str]]) -> None:
+            self._loaded(result)
+            if then is not None:
+                then()
+
+        self.runner.submit(f"Loading {name}", job, done, kind="load")
 
     def _loaded(self, result: tuple[Image, list[str]]) -> None:
         image, matching = result
@@ -280,10 +305,10 @@ class MainWindow(QMainWindow):
         panel.select_detector(EXAMPLE.detector)
         self.calibration.set_calibrant(EXAMPLE.calibrant)
         panel.ring_box.setValue(1)
-        self.open_source(str(path))
-        self.show_message(
-            f"Example: {EXAMPLE.calibrant} on a {EXAMPLE.detector} at {EXAMPLE.energy_kev:g} keV. "
-            "Click on the innermost ring, then press Calibrate.", "info")
+        text = (f"Example: {EXAMPLE.calibrant} on a {EXAMPLE.detector} at {EXAMPLE.energy_kev:g} keV. "
+                "Click on the innermost ring, then press Calibrate.")
+        # after the notes of the load (the detector's), until the first pick
+        self.load(str(path), then=lambda: self.messages.show_message(text, "info", timeout_ms=None))
 
     # -- orientation -------------------------------------------------------------------------------
     def transform(self, op: str) -> None:
@@ -320,7 +345,9 @@ class MainWindow(QMainWindow):
         self.panel.load_settings(s)
         self.integration_panel.load_settings(s)
         self.mask_panel.load_settings(s)
-        self.image_view.log_box.setChecked(s.get("view/log", False))
+        self.image_view.contrast.load_settings(s, "view/image")
+        self.cake_view.contrast.load_settings(s, "view/cake")
+        self.integration_view.load_settings(s)
         self.modes.setCurrentRow(s.get("window/mode", 0))
         self.toolbar.set_recent(s.recent_files())
         self.calibration.apply_start_values()
@@ -331,7 +358,9 @@ class MainWindow(QMainWindow):
         s.set("window/state", self.saveState())
         s.set("window/splitter", self.splitter.saveState())
         s.set("window/mode", max(self.modes.currentRow(), 0))
-        s.set("view/log", self.image_view.log_box.isChecked())
+        self.image_view.contrast.save_settings(s, "view/image")
+        self.cake_view.contrast.save_settings(s, "view/cake")
+        self.integration_view.save_settings(s)
         self.panel.save_settings(s)
         self.integration_panel.save_settings(s)
         self.mask_panel.save_settings(s)
