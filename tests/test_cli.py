@@ -203,7 +203,8 @@ def test_calibrate_text_output(text_run) -> None:
     assert g.rot3 == 0.0 and g.wavelength == WAVELENGTH  # fixed by default
     out = text_run["out"]
     assert "RMS" in out
-    assert out.startswith("Refined geometry:") and "fixed" in out
+    assert out.startswith("Detector: Pilatus300k, 619 x 487 px, 172 x 172 µm (given by --detector)\nRefined geometry:")
+    assert "fixed" in out
     assert "Warning" not in out
     assert sorted(os.listdir(text_run["folder"])) == ["cal.poni", "picks.npt"]  # no temporary file left
 
