@@ -184,13 +184,25 @@ def test_malformed_line_is_reported_with_file_and_line(user_dir, text, line):
 def test_file_without_dspacing_is_refused(user_dir, text):
     path = user_dir / "Empty.D"
     path.write_text(text)
-    with pytest.raises(CalibrantError, match=r"Empty\.D holds no d-spacing"):
+    with pytest.raises(CalibrantError, match=r"Empty\.D(: the file is empty| holds no d-spacing)"):
         read_dspacing(path)
 
 
 def test_missing_file_is_a_calibrant_error(tmp_path):
     with pytest.raises(CalibrantError, match="Nope.D"):
         load_calibrant(tmp_path / "Nope.D")
+
+
+def test_a_pipe_or_a_folder_is_refused_without_blocking(tmp_path):
+    """A FIFO named .D would block the read forever; a folder named .D would raise IsADirectoryError."""
+    import os
+
+    os.mkfifo(tmp_path / "Pipe.D")
+    with pytest.raises(CalibrantError, match=r"Pipe\.D: is a named pipe \(FIFO\), not a regular file"):
+        read_dspacing(tmp_path / "Pipe.D")
+    (tmp_path / "Folder.D").mkdir()
+    with pytest.raises(CalibrantError, match=r"Folder\.D: is a folder, not a regular file"):
+        read_dspacing(tmp_path / "Folder.D")
 
 
 def test_unsorted_values_are_sorted(user_dir):

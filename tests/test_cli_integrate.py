@@ -96,11 +96,11 @@ def test_watch_mode_stops_when_idle(setup, capsys, tmp_path) -> None:
 
 
 @pytest.mark.parametrize(("extra", "message"), [
-    (["--format", "fxye", "--unit", "q_A^-1"], "the GSAS .fxye format needs the pattern in 2θ"),
+    (["--format", "fxye", "--unit", "q_A^-1"], "--format fxye: the GSAS .fxye format needs the pattern in 2θ"),
+    (["--format", "xy,nxs", "--unit", "d_A"], "--format nxs: a NeXus (NXazint1d) pattern is in 2θ or q"),
     (["--poni", "missing.poni"], "missing.poni: file not found"),
     (["--mask", "nomask.npy"], "Mask nomask.npy: no such file"),
     (["--dark", "nodark.tif"], "nodark.tif: file not found"),
-    (["--polarization", "2"], "between -1 and 1"),
     (["--watch"], "--watch needs exactly one folder"),
 ])
 def test_errors_are_one_line(setup, capsys, tmp_path, extra, message) -> None:
@@ -157,3 +157,52 @@ def test_unusable_output_folder_is_one_line(setup, capsys, tmp_path) -> None:
         lines = [line for line in err.splitlines() if line.startswith("xcal: error:")]
         assert rc == 1 and "Traceback" not in err, err
         assert len(lines) == 1 and f"{output}:" in lines[0] and problem in lines[0], err
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--npt", "0", "a number of points from 2 to 1e+06"),
+    ("--npt", "1.5", "a number of points"),
+    ("--workers", "0", "a number of workers from 1 to 1024"),
+    ("--poll", "-1", "a time above 0"),
+    ("--idle", "nan", "a time above 0"),
+    ("--background-scale", "inf", "a scale from -1e+06 to 1e+06"),
+    ("--polarization", "2", "a polarization factor from -1 to 1"),
+    ("--azimuth-range", "400", "an angle from -360 to 360 degrees"),
+])
+def test_numeric_options_are_checked(setup, capsys, tmp_path, option, value, message) -> None:
+    """A number out of range is a usage error naming the option, before any file is read or written."""
+    extra = [option, value, "90"] if option == "--azimuth-range" else [option, value]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["integrate", str(setup["good"]), "--poni", str(setup["poni"]), "-o", str(tmp_path / "out"),
+              *(str(a) for a in extra)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}: must be {message}" in err and f"(got {value})" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_nexus_patterns_carry_the_geometry_and_the_mask_is_said(setup, capsys, tmp_path) -> None:
+    """--format nxs writes NXazint1d files holding the .poni's geometry; every header says what was masked."""
+    import h5py
+
+    mask = np.zeros(detector_factory("Pilatus100k").shape, dtype=np.uint8)
+    mask[:10, :20] = 1
+    np.save(tmp_path / "beamstop.npy", mask)
+    out = tmp_path / "out"
+    rc, text, _ = run(capsys, setup["good"], "--poni", setup["poni"], "-o", out, "--format", "xy,nxs",
+                      "--mask", tmp_path / "beamstop.npy", "--workers", "1")
+    assert rc == 0 and "Integrated 3, skipped 0, failed 0" in text, text
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"s_{k}.{e}" for k in range(3) for e in ("xy", "nxs"))
+    truth = Geometry()
+    truth.load(str(setup["poni"]))
+    with h5py.File(out / "s_1.nxs", "r") as h5:
+        params = h5["entry/reduction/input"]
+        config = json.loads(params["poni"][()].decode() if isinstance(params["poni"][()], bytes) else params["poni"][()])
+        stored = Geometry()
+        stored.set_config(config)
+        assert h5["entry/data/I_errors"].shape == h5["entry/data/I"].shape  # the errors NeXus carries
+    for name in ("dist", "poni1", "poni2", "rot1", "rot2", "rot3", "wavelength"):
+        assert getattr(stored, name) == pytest.approx(getattr(truth, name), rel=1e-12), name
+    mask_lines = [line for line in (out / "s_0.xy").read_text().splitlines() if line.startswith("# Mask:")]
+    assert mask_lines == ["# Mask: beamstop.npy (200 px), negative or non-finite pixels of each image; "
+                          "the Pilatus 100k has no module gaps"]

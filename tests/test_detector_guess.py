@@ -15,6 +15,7 @@ from xcal.cli import main
 from xcal.core.detector_guess import guess_detector, header_pixel_um
 from xcal.core.detectors import make_detector
 from xcal.core.images import load_image
+from xcal.gui.calibration_panel import CHOOSE_DETECTOR
 from xcal.gui.circle_settings import CHOOSE
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -135,6 +136,9 @@ def test_ambiguous_shape_the_user_chooses_in_the_circle_dialog(qtbot, main_windo
     load(qtbot, win, real_data / FLI)
     assert win.session.raw_detector is None
     assert "Choose the detector under Setup" in win.messages.text() and "Apex2 (120 µm)" in win.messages.text()
+    combo = win.panel.detector_box  # Setup says so too, and opens on the candidates
+    assert combo.currentText() == CHOOSE_DETECTOR and combo.itemText(1) == "Apex2"
+    assert not win.panel.pixel_v_box.isEnabled()  # no pixel size assumed
     qtbot.mouseClick(win.panel.circle_button, Qt.LeftButton)
     dialog = win.calibration.circle_dialog
     qtbot.waitExposed(dialog)
@@ -153,3 +157,18 @@ def test_ambiguous_shape_the_user_chooses_in_the_circle_dialog(qtbot, main_windo
     assert win.session.geometry.dist == pytest.approx(dialog.fit.radius * 158e-6 / np.tan(2 * np.arcsin(
         dialog.wavelength_m / (2 * dialog.d_spacing_A * 1e-10))), rel=1e-9)
     qtbot.waitUntil(lambda: not win.runner.busy, timeout=TIMEOUT_MS)
+    assert win.panel.detector_box.findText(CHOOSE_DETECTOR) < 0  # decided: the placeholder is gone
+
+
+def test_ambiguous_shape_the_user_chooses_under_setup(qtbot, main_window, real_data):
+    """Choosing one of the candidates under Setup sets the session's detector and removes the question."""
+    if not (real_data / FLI).exists():
+        pytest.skip(f"{FLI} not in the real data folder")
+    win = main_window
+    load(qtbot, win, real_data / FLI)
+    assert win.panel.detector_box.currentText() == CHOOSE_DETECTOR and win.session.raw_detector is None
+    combo = win.panel.detector_box
+    combo.setCurrentIndex(combo.findText("RayonixSx165"))  # as a mouse choice in the list
+    qtbot.waitUntil(lambda: not win.runner.busy, timeout=TIMEOUT_MS)
+    assert win.session.raw_detector.pixel1 == pytest.approx(158e-6)
+    assert win.panel.detector_box.findText(CHOOSE_DETECTOR) < 0 and win.panel.detector_name == "RayonixSx165"

@@ -4,6 +4,7 @@ over a folder with Cancel; with a rotated calibration image the results still fi
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -148,6 +149,17 @@ def test_integration_mode_workflow(qtbot, window, files, monkeypatch, tmp_path) 
     assert saved.shape == (1200, 3) and np.all(saved[:, 2] >= 0)
     header = (tmp_path / "saved.dat").read_text()
     assert "# Image: stack.h5::/entry/data [frame 2]" in header and "azimuth range: -60 to 60 deg" in header
+    # NeXus: the pattern with the geometry of the raw file
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "saved.nxs"), ""))
+    qtbot.mouseClick(panel.save_pattern_button, Qt.LeftButton)
+    idle(qtbot, win)
+    assert win.messages.level != "error", win.messages.text()
+    with h5py.File(tmp_path / "saved.nxs", "r") as h5:
+        assert h5["entry/data/I"].shape == (1, 1200)
+        stored = Geometry()
+        stored.set_config(json.loads(h5["entry/reduction/input/poni"][()]))
+    for name in ("dist", "poni1", "poni2", "rot1", "rot2", "wavelength"):
+        assert getattr(stored, name) == pytest.approx(getattr(truth(), name), rel=1e-9), name
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "cake"), ""))
     qtbot.mouseClick(panel.save_cake_button, Qt.LeftButton)
     idle(qtbot, win)

@@ -77,7 +77,7 @@ def _parse_click(text: str) -> tuple[float, float, int | None]:
     return x, y, ring
 
 
-def _ranged(what: str, low: float, high: float, unit: str = "", integer: bool = False,
+def ranged(what: str, low: float, high: float, unit: str = "", integer: bool = False,
             above: bool = False) -> Callable[[str], float]:
     """An argparse type: a finite number from ``low`` (or above it) to ``high``; ``what`` names it in the message."""
     if math.isinf(high):
@@ -173,7 +173,7 @@ def _npt(kind: str) -> Callable[[str], int]:
 
 def _add_image_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("image", help="image file (HDF5: file.h5::/path/to/dataset)")
-    p.add_argument("--frame", type=_ranged("a frame index", 0, math.inf, integer=True), default=0,
+    p.add_argument("--frame", type=ranged("a frame index", 0, math.inf, integer=True), default=0,
                    help="frame index in a multi-frame file (default 0)")
 
 
@@ -194,15 +194,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_image_args(c)
     c.add_argument("--calibrant", required=True, help="calibrant name (see calibrants/) or path to a d-spacing file")
     wl = c.add_mutually_exclusive_group(required=True)
-    wl.add_argument("--wavelength", type=_ranged("a wavelength", low_a, high_a, "Å"), help="wavelength in Å")
-    wl.add_argument("--energy", type=_ranged("an energy", round(HC_KEV_A / high_a, 3), round(HC_KEV_A / low_a), "keV"),
+    wl.add_argument("--wavelength", type=ranged("a wavelength", low_a, high_a, "Å"), help="wavelength in Å")
+    wl.add_argument("--energy", type=ranged("an energy", round(HC_KEV_A / high_a, 3), round(HC_KEV_A / low_a), "keV"),
                     help="photon energy in keV")
     det = c.add_mutually_exclusive_group()
     det.add_argument("--detector", help="pyFAI detector name, e.g. Pilatus1M (default: the file header's pixel size, "
                                         "or the only detector of the image's shape; an ambiguous shape is refused)")
-    det.add_argument("--pixel", type=_ranged("a pixel size", 0, 10_000, "µm", above=True), nargs="+", metavar="UM",
+    det.add_argument("--pixel", type=ranged("a pixel size", 0, 10_000, "µm", above=True), nargs="+", metavar="UM",
                      help="pixel size in µm (one value, or vertical horizontal)")
-    c.add_argument("--distance", type=_ranged("a distance", 1, 100_000, "mm"),
+    c.add_argument("--distance", type=ranged("a distance", 1, 100_000, "mm"),
                    help="start value of the sample-detector distance in mm (not with --poni, which gives the start)")
     c.add_argument("--click", type=_parse_click, action="append", default=[], metavar="X,Y[,RING]",
                    help="a click on a ring (pixel x, y; ring number from 1, default: the next ring); repeatable. "
@@ -210,13 +210,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--poni", help="start from this geometry instead of clicks (refines it)")
     c.add_argument("--fix", type=_fixed_params, default=("rot3", "wavelength"),
                    help="comma-separated parameters kept fixed (default rot3,wavelength; '' frees all)")
-    c.add_argument("--rings", type=_ranged("a number of rings", 1, 1000, integer=True),
+    c.add_argument("--rings", type=ranged("a number of rings", 1, 1000, integer=True),
                    help="use at most this many rings in the automatic refinement")
-    c.add_argument("--delta-tth", type=_ranged("an angle", 0, 10, "degrees", above=True), default=0.1,
+    c.add_argument("--delta-tth", type=ranged("an angle", 0, 10, "degrees", above=True), default=0.1,
                    help="peak search window ±Δ2θ in degrees (default 0.1)")
-    c.add_argument("--min-snr", type=_ranged("a ratio", 0, 1e6, above=True), default=3.0,
+    c.add_argument("--min-snr", type=ranged("a ratio", 0, 1e6, above=True), default=3.0,
                    help="intensity minimum factor: peak over background noise (default 3)")
-    c.add_argument("--max-intensity", type=_ranged("an intensity", 0, math.inf, above=True), default=None,
+    c.add_argument("--max-intensity", type=ranged("an intensity", 0, math.inf, above=True), default=None,
                    help="pixels above this are saturated and ignored")
     c.add_argument("--method", choices=("massif", "blob"), default="massif", help="seed search for clicked rings")
     c.add_argument("--peak-search", choices=("centroid", "massif", "blob"), default="centroid",

@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 
 from . import __version__
-from .cli import TextProgress
+from .cli import TextProgress, ranged
 from .core.errors import XcalError
 from .core.outputs import CAKE_FORMATS, PATTERN_FORMATS
 
@@ -41,30 +41,30 @@ def add_integrate_parser(sub) -> None:
     p.add_argument("--poni", required=True, help="geometry file")
     p.add_argument("--mask", help="mask file (1 = masked), for the raw image")
     p.add_argument("--unit", default="2th_deg", choices=UNIT_CHOICES, help="pattern unit (default 2th_deg)")
-    p.add_argument("--npt", type=int, default=2000, help="number of points of the pattern (default 2000)")
-    p.add_argument("--azimuth-range", type=float, nargs=2, metavar=("FROM", "TO"),
+    p.add_argument("--npt", type=ranged("a number of points", 2, 1_000_000, integer=True), default=2000, help="number of points of the pattern (default 2000)")
+    p.add_argument("--azimuth-range", type=ranged("an angle", -360, 360, "degrees"), nargs=2, metavar=("FROM", "TO"),
                    help="integrate only this sector of χ, degrees (may cross ±180)")
-    p.add_argument("--polarization", type=float, help="polarization factor, -1..1 (0.99 at most synchrotrons)")
+    p.add_argument("--polarization", type=ranged("a polarization factor", -1, 1), help="polarization factor, -1..1 (0.99 at most synchrotrons)")
     p.add_argument("--no-solid-angle", action="store_true", help="no solid-angle correction")
     p.add_argument("--dark", help="dark image, subtracted")
     p.add_argument("--flat", help="flat-field image, divided")
     p.add_argument("--background", help="background image (empty cell...), subtracted after scaling")
-    p.add_argument("--background-scale", type=float, default=1.0, help="scale of the background (default 1)")
+    p.add_argument("--background-scale", type=ranged("a scale", -1e6, 1e6), default=1.0, help="scale of the background (default 1)")
     p.add_argument("--format", type=_formats(PATTERN_FORMATS), default=("xy",),
                    help=f"pattern formats, comma-separated: {', '.join(PATTERN_FORMATS)} (default xy)")
     p.add_argument("--cake", action="store_true", help="also write the cake (2θ or q × χ)")
     p.add_argument("--cake-format", type=_formats(CAKE_FORMATS), default=("tif",),
                    help=f"cake formats: {', '.join(CAKE_FORMATS)} (default tif)")
     p.add_argument("--cake-unit", default="2th_deg", choices=UNIT_CHOICES[:3], help="radial unit of the cake")
-    p.add_argument("--cake-npt", type=int, nargs=2, default=(1000, 360), metavar=("RADIAL", "AZIMUTHAL"),
+    p.add_argument("--cake-npt", type=ranged("a number of points", 2, 100_000, integer=True), nargs=2, default=(1000, 360), metavar=("RADIAL", "AZIMUTHAL"),
                    help="cake size (default 1000 360)")
     p.add_argument("--glob", default="*", help="in folders, only files matching this pattern (e.g. '*.cbf')")
     p.add_argument("--overwrite", action="store_true", help="replace results that exist (default: skip them)")
-    p.add_argument("--workers", type=int, default=2, help="worker processes on this machine (default 2)")
+    p.add_argument("--workers", type=ranged("a number of workers", 1, 1024, integer=True), default=2, help="worker processes on this machine (default 2)")
     p.add_argument("--dask", metavar="ADDR", help="run on the Dask scheduler at ADDR (needs xcal[dask])")
     p.add_argument("--watch", action="store_true", help="keep watching the folder(s) and integrate new files")
-    p.add_argument("--poll", type=float, default=1.0, help="watch: seconds between looks at the folder")
-    p.add_argument("--idle", type=float, help="watch: stop after this many seconds without a new file")
+    p.add_argument("--poll", type=ranged("a time", 0, 3600, "s", above=True), default=1.0, help="watch: seconds between looks at the folder")
+    p.add_argument("--idle", type=ranged("a time", 0, 1e9, "s", above=True), help="watch: stop after this many seconds without a new file")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder (created if needed)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--progress", action="store_true", help="show the progress bar even when stderr is not a terminal")
@@ -76,20 +76,23 @@ def _recipe(args, items):
     from .core.corrections import Corrections
     from .core.integration import IntegrationSettings
     from .core.masks import read_mask
-    from .core.outputs import geometry_header
+    from .core.detectors import detector_mask
+    from .core.outputs import check_format_unit, geometry_header, mask_header
 
     settings = IntegrationSettings(
         unit=args.unit, npt=args.npt, azimuth_range=tuple(args.azimuth_range) if args.azimuth_range else None,
         polarization=args.polarization, solid_angle=not args.no_solid_angle, cake_unit=args.cake_unit,
         cake_npt=args.cake_npt[0], cake_npt_azimuth=args.cake_npt[1])
-    if "fxye" in args.format and settings.unit != "2th_deg":
-        raise XcalError("--format fxye: the GSAS .fxye format needs the pattern in 2θ (--unit 2th_deg).")
+    for fmt in args.format:
+        check_format_unit(fmt, settings.unit, f"--format {fmt}")
     geometry, notes = batch_geometry(args.poni, items)
     mask = read_mask(args.mask) if args.mask else None
+    detector = geometry.detector
+    gaps = detector_mask(detector, tuple(detector.shape)) if detector.shape is not None else None
     corrections = Corrections.load(args.dark, args.flat, args.background, args.background_scale,
                                    None if mask is None else mask.shape)
     header = [f"Geometry: {Path(args.poni).name}", *geometry_header(geometry), *settings.header(),
-              f"Mask: {Path(args.mask).name if args.mask else 'detector gaps and invalid pixels only'}",
+              mask_header(detector, gaps, mask, Path(args.mask).name if args.mask else ""),
               *corrections.header(), f"Integrated with xcal {__version__}"]
     recipe = Recipe(geometry, settings, Path(args.output), tuple(args.format),
                     tuple(args.cake_format) if args.cake else (), mask, corrections, header, args.overwrite)

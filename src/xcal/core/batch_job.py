@@ -24,7 +24,7 @@ from .detectors import detector_mask
 from .errors import ImageError, XcalError
 from .images import load_image
 from .integration import IntegrationSettings, Integrator
-from .outputs import write_cake, write_pattern
+from .outputs import SIGMA_FORMATS, write_cake, write_pattern
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ class Recipe:
 
     @property
     def needs_sigma(self) -> bool:
-        return any(fmt in ("dat", "fxye") for fmt in self.formats)
+        return any(fmt in SIGMA_FORMATS for fmt in self.formats)
 
 
 def failure_reason(item: Item, exc: Exception, what: str) -> str:
@@ -134,7 +134,8 @@ class Worker:
             pattern = self.integrator.integrate(image.data, recipe.geometry, settings, mask, recipe.corrections,
                                                 image.invalid, sigma=recipe.needs_sigma)
             for path in patterns:
-                write_pattern(path, pattern, header, title=image.name)
+                write_pattern(path, pattern, header, title=image.name, geometry=recipe.geometry,
+                              settings=recipe.settings)
         if cakes:
             cake = self.integrator.integrate_cake(image.data, recipe.geometry, settings, mask, recipe.corrections,
                                                   image.invalid)

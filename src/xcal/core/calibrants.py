@@ -20,6 +20,7 @@ import numpy as np
 from pyFAI.calibrant import Calibrant
 
 from xcal.core.errors import CalibrantError
+from xcal.core.file_checks import file_problem
 
 
 def user_calibrant_dir() -> Path:
@@ -85,6 +86,9 @@ def read_dspacing(path: str | Path) -> np.ndarray:
     instead of silently shifting or dropping rings; unsorted values are sorted.
     """
     path = Path(path)
+    problem = file_problem(path)  # a pipe or a device would block the read, a folder raise
+    if problem is not None:
+        raise CalibrantError(f"Calibrant file {path}: {problem}.")
     try:
         text = path.read_text(encoding="utf-8-sig", errors="replace")
     except OSError as exc:

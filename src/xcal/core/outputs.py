@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+from pyFAI.detectors import Detector
 from pyFAI.geometry import Geometry
 
 from .atomic import atomic_path, atomic_write_bytes, atomic_write_text
@@ -114,6 +115,21 @@ def geometry_header(geometry: Geometry) -> list[str]:
         f"Rot1/2/3: {geometry.rot1:.6f}, {geometry.rot2:.6f}, {geometry.rot3:.6f} rad",
         f"Beam centre: x={f2d['centerX']:.3f}, y={f2d['centerY']:.3f} px; tilt {f2d['tilt']:.4f} deg, plane {f2d['tiltPlanRotation']:.3f} deg",
     ]
+
+
+def mask_header(detector: Detector, gaps: np.ndarray | None, user_mask: np.ndarray | None = None,
+                user_name: str = "user mask") -> str:
+    """The header line saying exactly what a pattern excludes: the detector's gaps, the user's mask
+    (``user_name``), and each image's own unusable pixels."""
+    masked = [] if gaps is None else [f"detector gaps ({detector.name}, {int(gaps.sum())} px)"]
+    if user_mask is not None:
+        masked.append(f"{user_name} ({int(user_mask.sum())} px)")
+    masked.append("negative or non-finite pixels of each image")
+    line = "Mask: " + ", ".join(masked)
+    if gaps is None:
+        line += ("; no detector gaps masked (generic detector: no module gaps known)" if type(detector) is Detector
+                 else f"; the {detector.name} has no module gaps")
+    return line
 
 
 def write_xy(path: str | Path, pattern: Pattern, header: list[str] = ()) -> None:

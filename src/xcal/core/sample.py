@@ -21,7 +21,8 @@ from .detectors import detector_mask
 from .errors import FitError, ImageError
 from .images import Image
 from .integration import Cake, IntegrationSettings, Integrator, Pattern, calibrant_positions
-from .outputs import geometry_header
+from . import outputs
+from .outputs import geometry_header, pattern_format, write_pattern
 from .session import CalibrationSession
 from .transforms import ImageTransform, raw_geometry
 
@@ -107,6 +108,21 @@ def integrate_sample(session: CalibrationSession, sample: SampleFrame, integrato
     return Integrated(sample, geometry, settings, pattern, caked)
 
 
+def save_sample_pattern(path: str | Path, session: CalibrationSession, sample: SampleFrame, integrator: Integrator,
+                        settings: IntegrationSettings, corrections: Corrections) -> None:
+    """Integrate the sample (with Poisson errors) and write its pattern in the format the name says.
+
+    ``corrections`` are in the raw frame, as the user loaded them. The header (and a NeXus file's
+    geometry) describe the raw file, as a batch's would. :raises XcalError: a name or unit the
+    format cannot take (before integrating), or the file cannot be written.
+    """
+    pattern_format(path, settings.unit)
+    working = working_corrections(corrections, _frame(session)[1])
+    pattern = integrate_sample(session, sample, integrator, settings, working, cake=False, sigma=True).pattern
+    write_pattern(path, pattern, output_header(session, settings, corrections, sample.image.name),
+                  title=sample.image.name, geometry=_raw_geometry(session), settings=settings)
+
+
 def line_positions(dspacing: np.ndarray | None, geometry: Geometry, unit: str) -> np.ndarray:
     """Where lines of these d-spacings fall in ``unit`` (none without d-spacings or wavelength)."""
     if dspacing is None or not geometry.wavelength:
@@ -126,15 +142,7 @@ def output_header(session: CalibrationSession, settings: IntegrationSettings, co
 def mask_header(session: CalibrationSession) -> str:
     """The header line saying exactly what ``static_mask`` and each image's own invalid pixels exclude."""
     gaps, detector = _gaps(session)
-    masked = [] if gaps is None else [f"detector gaps ({detector.name}, {int(gaps.sum())} px)"]
-    if session.use_mask and session.user_mask is not None:
-        masked.append(f"user mask ({int(session.user_mask.sum())} px)")
-    masked.append("negative or non-finite pixels of each image")
-    line = "Mask: " + ", ".join(masked)
-    if gaps is None:
-        line += ("; no detector gaps masked (generic detector: no module gaps known)" if type(detector) is Detector
-                 else f"; the {detector.name} has no module gaps")
-    return line
+    return outputs.mask_header(detector, gaps, session.user_mask if session.use_mask else None)
 
 
 def _raw_geometry(session: CalibrationSession) -> Geometry:

@@ -189,6 +189,7 @@ class CalibrationController(QObject):
             self.window.show_message(f"Detector {name}: your last choice, kept; {guess.basis}. Change it under Setup "
                                      "if it is not yours.", "warning")
         else:
+            self.panel.ask_detector()
             self.window.show_message(f"Choose the detector under Setup (its pixel size sets the distance): {guess.basis}.",
                                      "warning")
 

@@ -25,6 +25,7 @@ from .settings import Settings
 from .verdict_banner import VerdictBanner
 
 CUSTOM_DETECTOR = "Custom pixel size"
+CHOOSE_DETECTOR = "Choose the detector…"  # shown while a shape several detectors share is undecided
 _OTHER_FILE = "\x00file"  # item data of the "Other file…" calibrant entry
 
 
@@ -124,13 +125,14 @@ class CalibrationPanel(QWidget):
         buttons.addWidget(self.auto_button, 0, 0)
         buttons.addWidget(self.calibrate_button, 0, 1)
         buttons.addWidget(self.refine_button, 0, 2)
-        buttons.addWidget(self.save_poni_button, 1, 0)
-        buttons.addWidget(self.save_dioptas_button, 1, 1)
-        buttons.addWidget(self.load_poni_button, 1, 2)
-        last_row = QHBoxLayout()  # the circle button keeps its whole (MuscleX) name; Pick more takes the rest
-        last_row.addWidget(self.pick_more_button, 1)
-        last_row.addWidget(self.circle_button)
-        buttons.addLayout(last_row, 2, 0, 1, 3)
+        # two to a row below: whole labels in the narrowest panel
+        for row, pair in enumerate(((self.load_poni_button, self.save_poni_button),
+                                    (self.pick_more_button, self.save_dioptas_button)), start=1):
+            line = QHBoxLayout()
+            for button in pair:
+                line.addWidget(button, 1)
+            buttons.addLayout(line, row, 0, 1, 3)
+        buttons.addWidget(self.circle_button, 3, 0, 1, 3)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.tabs, 1)
@@ -309,28 +311,57 @@ class CalibrationPanel(QWidget):
 
     def select_detector(self, name: str) -> None:
         """Show ``name`` (or the custom pixel size) as chosen, without re-emitting."""
-        index = self.detector_box.findText(name)
         self.detector_box.blockSignals(True)
+        self._drop_choose()
+        index = self.detector_box.findText(name)
         self.detector_box.setCurrentIndex(index if index >= 0 else self.detector_box.findText(CUSTOM_DETECTOR))
         self.detector_box.blockSignals(False)
         self._update_pixel_boxes()
 
+    def ask_detector(self) -> None:
+        """Show that no detector is chosen (a shape several detectors share): the list opens on the
+        candidates, and a custom pixel size is not silently assumed."""
+        self.detector_box.blockSignals(True)
+        if self.detector_box.findText(CHOOSE_DETECTOR) < 0:
+            self.detector_box.insertItem(0, CHOOSE_DETECTOR)
+        self.detector_box.setCurrentIndex(0)
+        self.detector_box.blockSignals(False)
+        self._update_pixel_boxes()
+
+    def _drop_choose(self) -> None:
+        index = self.detector_box.findText(CHOOSE_DETECTOR)
+        if index >= 0:
+            self.detector_box.removeItem(index)
+
+    @property
+    def has_detector(self) -> bool:
+        """False while the placeholder asks the user to choose."""
+        return self.detector_box.currentText() != CHOOSE_DETECTOR
+
     @property
     def detector_name(self) -> str | None:
-        """The chosen pyFAI name, or None for a custom pixel size."""
+        """The chosen pyFAI name, or None for a custom pixel size (or none chosen yet)."""
         text = self.detector_box.currentText()
-        return None if text == CUSTOM_DETECTOR else text
+        return None if text in (CUSTOM_DETECTOR, CHOOSE_DETECTOR) else text
 
     @property
     def pixel_um(self) -> tuple[float, float]:
         return self.pixel_v_box.value(), self.pixel_h_box.value()
 
     def _update_pixel_boxes(self) -> None:
-        custom = self.detector_name is None
+        custom = self.detector_box.currentText() == CUSTOM_DETECTOR
         self.pixel_h_box.setEnabled(custom)
         self.pixel_v_box.setEnabled(custom)
 
     def _detector_edited(self) -> None:
+        if not self.has_detector:
+            return
+        if self.detector_box.findText(CHOOSE_DETECTOR) >= 0:  # chosen now: the placeholder goes
+            text = self.detector_box.currentText()
+            self.detector_box.blockSignals(True)
+            self._drop_choose()
+            self.detector_box.setCurrentIndex(self.detector_box.findText(text))
+            self.detector_box.blockSignals(False)
         self._update_pixel_boxes()
         if self.detector_name is None:
             self.pixel_size_chosen.emit(*self.pixel_um)
@@ -344,7 +375,7 @@ class CalibrationPanel(QWidget):
         box.blockSignals(True)
         files = [box.itemData(i) for i in range(box.count()) if Path(str(box.itemData(i))).suffix.lower() == ".d"]
         box.clear()
-        box.addItem("")  # nothing chosen yet
+        box.addItem("Choose the calibrant…")  # nothing chosen yet (no data: no calibrant)
         for name in list_calibrants():
             box.addItem(name, name)
         for path in files:
@@ -437,7 +468,8 @@ class CalibrationPanel(QWidget):
     def save_settings(self, settings: Settings) -> None:
         for key, widget in self._settings_widgets().items():
             settings.set(key, widget.isChecked() if isinstance(widget, (QCheckBox, QRadioButton)) else widget.value())
-        settings.set("start/detector", self.detector_box.currentText())
+        if self.has_detector:  # an undecided choice keeps the last real one
+            settings.set("start/detector", self.detector_box.currentText())
         settings.set("start/calibrant", self.calibrant)
         settings.set("options/fix", list(self.parameters.fixed()))
 

@@ -21,10 +21,10 @@ from ..core.corrections import Corrections
 from ..core.errors import XcalError
 from ..core.images import image_files_in_folder, load_image, split_hdf5_source
 from ..core.integration import UNITS, IntegrationSettings, Integrator
-from ..core.outputs import CAKE_FORMATS, PATTERN_FORMATS, write_cake, write_pattern
+from ..core.outputs import CAKE_FORMATS, PATTERN_FORMATS, check_format_unit, write_cake
 from ..core.progress import Task
 from ..core.sample import (
-    Integrated, SampleFrame, batch_recipe, integrate_sample, line_positions, output_header, static_mask,
+    Integrated, SampleFrame, batch_recipe, integrate_sample, line_positions, save_sample_pattern, static_mask,
     working_corrections, working_sample,
 )
 from .image_view import position_text
@@ -284,11 +284,7 @@ class IntegrationController(QObject):
         corrections = self.corrections
 
         def job(task: Task) -> None:
-            pattern = integrate_sample(self.session, sample, self.integrator, settings,
-                                       working_corrections(corrections, self.session.transform), cake=False,
-                                       sigma=True).pattern
-            header = output_header(self.session, settings, corrections, sample.image.name)
-            write_pattern(path, pattern, header, title=sample.image.name)
+            save_sample_pattern(path, self.session, sample, self.integrator, settings, corrections)
 
         self.runner.submit("Saving the pattern", job,
                            lambda _: self.window.show_message(f"Pattern saved to {path}.", "info"), blocking=False)
@@ -323,8 +319,8 @@ class IntegrationController(QObject):
             self.window.show_message("Choose at least one output format.")
             return
         try:
-            if "fxye" in formats and settings.unit != "2th_deg":
-                raise XcalError("The GSAS .fxye format needs the pattern in 2θ: choose 2θ as the unit.")
+            for fmt in formats:
+                check_format_unit(fmt, settings.unit, f"The .{fmt} format")
             recipe = batch_recipe(self.session, settings, output, formats, ("tif",) if p.batch_cake_box.isChecked() else (),
                                   self.corrections, p.overwrite_box.isChecked())
         except XcalError as exc:
