@@ -24,12 +24,18 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.calibration import (  # noqa: E402
-    CENTRE_TOL_PX, DIST_TOL_PCT, LIMIT_FACTOR, REAL_DATA, centre_error, photon_limited_tolerances, real_session,
+    CENTRE_TOL_PX,
+    DIST_TOL_PCT,
+    LIMIT_FACTOR,
+    REAL_DATA,
+    centre_error,
+    photon_limited_tolerances,
+    real_session,
     synthetic_session,
 )
 from benchmarks.real_cases import REAL_CASES  # noqa: E402
 from benchmarks.synthetic_cases import CASES, QUICK, make  # noqa: E402
-from xcal.core.refinement import ring_tth  # noqa: E402
+from xcal.core.geometry.refinement import ring_tth
 
 RESULTS = Path(__file__).parent / "results" / "auto_calibration.json"
 START_TOL_PX = 1.0

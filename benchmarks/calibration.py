@@ -47,11 +47,11 @@ from benchmarks.synthetic_cases import (  # noqa: E402
     first_visible_ring,
     make,
 )
-from xcal.core.beam import beam_centre  # noqa: E402
-from xcal.core.calibration import CalibrationResult  # noqa: E402
-from xcal.core.images import Image  # noqa: E402
-from xcal.core.poni import read_poni  # noqa: E402
-from xcal.core.session import CalibrationSession  # noqa: E402
+from xcal.core.calibration.pipeline import CalibrationResult
+from xcal.core.calibration.session import CalibrationSession
+from xcal.core.geometry.beam import beam_centre
+from xcal.core.io.images import Image
+from xcal.core.io.poni import read_poni
 
 REAL_DATA = Path(os.environ.get("XCAL_REAL_DATA", REPO.parent / "shared" / "data" / "real"))
 RESULTS = REPO / "benchmarks" / "results" / "calibration.json"

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from xcal.core.circle_fit import fit_circle_robust
-from xcal.core.circle_image import fit_clicks
-from xcal.core.conics import fit_circle
+from xcal.core.circle.fit import fit_circle_robust
+from xcal.core.circle.image import fit_clicks
 from xcal.core.errors import PickError
+from xcal.core.geometry.conics import fit_circle
 
 RADII = (50, 150, 500, 1500)
 N_POINTS = (5, 8, 12, 30)

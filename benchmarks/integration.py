@@ -48,11 +48,11 @@ from pyFAI.detectors import detector_factory  # noqa: E402
 from pyFAI.geometry import Geometry  # noqa: E402
 from pyFAI.integrator.azimuthal import AzimuthalIntegrator  # noqa: E402
 
-from xcal.core.batch import MIN_POOL_ITEMS, BatchRunner, expand_sources  # noqa: E402
-from xcal.core.batch_job import Recipe  # noqa: E402
-from xcal.core.calibrants import load_calibrant  # noqa: E402
-from xcal.core.integration import IntegrationSettings, Integrator  # noqa: E402
-from xcal.core.synthetic import ring_image  # noqa: E402
+from xcal.core.beamtime.batch import MIN_POOL_ITEMS, BatchRunner, expand_sources
+from xcal.core.beamtime.batch_job import Recipe
+from xcal.core.calibration.synthetic import ring_image
+from xcal.core.integration.integrator import IntegrationSettings, Integrator
+from xcal.core.io.calibrants import load_calibrant
 
 RESULTS = REPO / "benchmarks" / "results" / "integration.json"
 SIZES = {"1": "Pilatus1M", "4": "Eiger4M", "9": "Eiger9M"}  # Mpx (1.0, 4.5, 10.2)

@@ -35,9 +35,9 @@ from pyFAI.calibrant import get_calibrant
 from pyFAI.detectors import detector_factory
 from pyFAI.geometry import Geometry
 
-from xcal.core.images import load_image
-from xcal.core.poni import score_orientation
-from xcal.core.synthetic import ring_image
+from xcal.core.calibration.synthetic import ring_image
+from xcal.core.io.images import load_image
+from xcal.core.io.poni import score_orientation
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_DATA = Path(os.environ.get("XCAL_REAL_DATA", REPO.parent / "shared" / "data" / "real"))

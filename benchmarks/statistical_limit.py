@@ -18,10 +18,10 @@ import numpy as np
 from pyFAI.geometry import Geometry
 
 from benchmarks.synthetic_cases import SyntheticCase, make_detector, truth_geometry
-from xcal.core.beam import beam_centre
-from xcal.core.calibrants import load_calibrant
-from xcal.core.refinement import geometry_values, make_geometry
-from xcal.core.synthetic import ring_image
+from xcal.core.calibration.synthetic import ring_image
+from xcal.core.geometry.beam import beam_centre
+from xcal.core.geometry.refinement import geometry_values, make_geometry
+from xcal.core.io.calibrants import load_calibrant
 
 FREE = ("dist", "poni1", "poni2", "rot1", "rot2")  # what the calibration refines by default
 

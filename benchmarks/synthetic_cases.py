@@ -2,7 +2,7 @@
 
 Each :class:`SyntheticCase` describes a calibrant image: detector, wavelength, distance, where the
 direct beam hits the image, tilts, ring width, noise. :func:`make` draws it with
-``xcal.core.synthetic.ring_image`` (every ring a Gaussian of each pixel's exact 2θ, as pyFAI
+``xcal.core.calibration.synthetic.ring_image`` (every ring a Gaussian of each pixel's exact 2θ, as pyFAI
 computes it) and sets the detector's gap pixels to -1, as a Pilatus writes them (xcal treats
 negative pixels as invalid). :func:`click_on_ring` plays the user: a click on a ring, a pixel or
 two off.
@@ -17,9 +17,9 @@ import numpy as np
 from pyFAI.detectors import Detector, detector_factory
 from pyFAI.geometry import Geometry
 
-from xcal.core.calibrants import load_calibrant
-from xcal.core.refinement import ring_tth
-from xcal.core.synthetic import ring_image
+from xcal.core.calibration.synthetic import ring_image
+from xcal.core.geometry.refinement import ring_tth
+from xcal.core.io.calibrants import load_calibrant
 
 
 @dataclass(frozen=True)

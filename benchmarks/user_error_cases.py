@@ -13,10 +13,10 @@ calibrant's first line on every default case); the other rings count from it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from collections.abc import Callable
 
 import fabio
 import numpy as np
@@ -26,9 +26,9 @@ from pyFAI.geometry import Geometry
 from benchmarks.calibration import REAL_DATA
 from benchmarks.real_cases import REAL_CASES
 from benchmarks.synthetic_cases import CASES_BY_NAME, click_on_ring, dspacing_of, first_visible_ring, make, ring_pixels
-from xcal.core.poni import read_poni
-from xcal.core.refinement import ring_tth
-from xcal.core.session import HC_KEV_A
+from xcal.core.calibration.session import HC_KEV_A
+from xcal.core.geometry.refinement import ring_tth
+from xcal.core.io.poni import read_poni
 from xcal.gui.example import example_geometry, make_example
 
 JITTER_PX = 1.0  # a careful user's click: Gaussian, per axis

@@ -65,9 +65,9 @@ from benchmarks.user_error_cases import (  # noqa: E402
     case_names,
     load_case,
 )
-from xcal.cli import main as xcal_main  # noqa: E402
-from xcal.core.beam import beam_centre  # noqa: E402
-from xcal.core.poni import read_poni  # noqa: E402
+from xcal.cli import main as xcal_main
+from xcal.core.geometry.beam import beam_centre
+from xcal.core.io.poni import read_poni
 
 RESULTS = REPO / "benchmarks" / "results" / "user_errors.json"
 CENTRE_TOL_PX = 3.0

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from xcal.core.atomic import atomic_path, atomic_write_text, atomic_writer, remove_stale_temporaries
+from xcal.core.io.atomic import atomic_path, atomic_write_text, atomic_writer, remove_stale_temporaries
 
 
 def test_failed_write_keeps_the_old_file(tmp_path):
@@ -37,7 +37,7 @@ def test_written_files_are_readable_by_others_as_the_umask_allows(tmp_path):
 
 def test_a_killed_writers_temporary_file_is_removed_later(tmp_path):
     """kill -9 in the middle of a write leaves the hidden temporary file; the next clean-up removes it."""
-    script = ("import sys, time\nfrom xcal.core.atomic import atomic_writer\n"
+    script = ("import sys, time\nfrom xcal.core.io.atomic import atomic_writer\n"
               "with atomic_writer(sys.argv[1]) as handle:\n"
               "    handle.write('half'); handle.flush(); print('writing', flush=True); time.sleep(60)\n")
     writer = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "a.xy")], stdout=subprocess.PIPE, text=True)

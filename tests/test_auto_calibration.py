@@ -14,11 +14,11 @@ from benchmarks.auto_calibration import numbers_right
 from benchmarks.calibration import centre_error, real_session, synthetic_session
 from benchmarks.real_cases import REAL_CASES
 from benchmarks.synthetic_cases import CASES_BY_NAME, dspacing_of, make_cached
-from xcal.core.beam import beam_centre
+from xcal.core.calibration.ring_indexing import index_rings
+from xcal.core.calibration.session import CalibrationSession
 from xcal.core.errors import FitError
-from xcal.core.refinement import ControlPoints, refine, ring_tth
-from xcal.core.ring_indexing import index_rings
-from xcal.core.session import CalibrationSession
+from xcal.core.geometry.beam import beam_centre
+from xcal.core.geometry.refinement import ControlPoints, refine, ring_tth
 from xcal.peaks.ring_finder import find_rings
 
 AUTO_CASES = ["LaB6_Pilatus1M_centred", "CeO2_Pilatus1M_tilted", "CeO2_Pilatus1M_spotty", "AgBh_Pilatus1M_saxs_outside",
@@ -93,7 +93,7 @@ def test_no_click_calibration_on_real_images(name, real_data):
 
 def test_no_rings_is_a_clear_error():
     session = CalibrationSession()
-    from xcal.core.images import Image
+    from xcal.core.io.images import Image
 
     session.set_image(Image(np.random.default_rng(1).poisson(50, (400, 400)).astype(np.float32), "flat.tif", 0, 1))
     session.set_detector(pixel_um=100.0)
@@ -105,8 +105,8 @@ def test_no_rings_is_a_clear_error():
 
 def test_a_wrong_typed_ring_number_is_flagged():
     """Points of rings 1-4 fitted as rings 2-5 give a self-consistent geometry; the image's ring spacing says otherwise."""
-    from xcal.core.initial_guess import guess_geometries
-    from xcal.core.trust import check_numbering
+    from xcal.core.calibration.trust import check_numbering
+    from xcal.core.geometry.initial_guess import guess_geometries
     from xcal.peaks.ring_profile import ring_profile
 
     image, truth, detector = make_cached("LaB6_Pilatus1M_centred")
@@ -139,7 +139,7 @@ def test_cli_calibrate_without_clicks(tmp_path, capsys):
     assert rc == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["geometry"]["dist"]["value"] == pytest.approx(truth.dist, rel=2e-4)
-    from xcal.core.poni import read_poni
+    from xcal.core.io.poni import read_poni
 
     saved = read_poni(out, shape=image.shape).geometry
     assert centre_error(saved, truth, image.shape) < 0.05

@@ -13,10 +13,10 @@ import fabio
 import numpy as np
 import pytest
 
-from xcal.core.bad_pixel_search import mask_reference, search_bad_pixels
-from xcal.core.hot_pixels import find_bad_pixels
-from xcal.core.refinement import geometry_values, new_geometry, ring_tth
-from xcal.core.session import CalibrationSession
+from xcal.core.calibration.bad_pixel_search import mask_reference, search_bad_pixels
+from xcal.core.calibration.session import CalibrationSession
+from xcal.core.geometry.refinement import geometry_values, new_geometry, ring_tth
+from xcal.core.masks.hot_pixels import find_bad_pixels
 from xcal.gui.example import EXAMPLE, example_geometry, make_example
 
 HOT = (300, 700)  # inside a module, between rings

@@ -1,4 +1,4 @@
-"""Batch integration (``xcal.core.batch``, ``watch``): folders, globs, HDF5 stacks, two worker
+"""Batch integration (``xcal.core.beamtime.batch``, ``watch``): folders, globs, HDF5 stacks, two worker
 processes, a corrupt file among good ones, never overwriting, Cancel, a worker killed mid-batch,
 and a watched folder that receives files while it is watched."""
 
@@ -18,14 +18,14 @@ import pytest
 from pyFAI.detectors import detector_factory
 from pyFAI.geometry import Geometry
 
-from xcal.core.batch import BatchRunner, batch_geometry, expand_sources, run_batch
-from xcal.core.batch_job import Item, Recipe
-from xcal.core.calibrants import load_calibrant
-from xcal.core.integration import IntegrationSettings, Integrator, calibrant_positions
-from xcal.core.poni import write_poni
+from xcal.core.beamtime.batch import BatchRunner, batch_geometry, expand_sources, run_batch
+from xcal.core.beamtime.batch_job import Item, Recipe
+from xcal.core.beamtime.watch import FolderWatcher, watch_folder
+from xcal.core.calibration.synthetic import ring_image
+from xcal.core.integration.integrator import IntegrationSettings, Integrator, calibrant_positions
+from xcal.core.io.calibrants import load_calibrant
+from xcal.core.io.poni import write_poni
 from xcal.core.progress import Task
-from xcal.core.synthetic import ring_image
-from xcal.core.watch import FolderWatcher, watch_folder
 
 WAVELENGTH = 0.3e-10
 N_FILES = 10

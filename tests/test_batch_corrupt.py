@@ -16,11 +16,11 @@ from pyFAI.detectors import detector_factory
 from pyFAI.geometry import Geometry
 
 from xcal.cli import main
-from xcal.core.batch import BatchRunner, batch_geometry, expand_sources
-from xcal.core.batch_job import Recipe
-from xcal.core.integration import IntegrationSettings
-from xcal.core.poni import write_poni
-from xcal.core.watch import watch_folder
+from xcal.core.beamtime.batch import BatchRunner, batch_geometry, expand_sources
+from xcal.core.beamtime.batch_job import Recipe
+from xcal.core.beamtime.watch import watch_folder
+from xcal.core.integration.integrator import IntegrationSettings
+from xcal.core.io.poni import write_poni
 
 BAD = ("bad_symtab.h5", "bad_heap.h5", "bad_loop.h5", "bad_garbage.h5")  # fail when their frames are counted
 HUGE = "bad_huge.h5"  # counted, but each frame fails to load (3.6 TiB)

@@ -18,10 +18,10 @@ from pyFAI.detectors import detector_factory
 from pyFAI.geometry import Geometry
 
 from xcal.cli import main
-from xcal.core.batch import BatchRunner, expand_sources
-from xcal.core.batch_job import Recipe
-from xcal.core.integration import IntegrationSettings
-from xcal.core.poni import write_poni
+from xcal.core.beamtime.batch import BatchRunner, expand_sources
+from xcal.core.beamtime.batch_job import Recipe
+from xcal.core.integration.integrator import IntegrationSettings
+from xcal.core.io.poni import write_poni
 from xcal.core.progress import Task
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="processes are listed from /proc")
@@ -68,7 +68,7 @@ def running(pid: int) -> bool:
 
 def killed_write(folder: Path, name: str) -> None:
     """A process killed with -9 in the middle of an atomic write into ``folder``."""
-    script = ("import sys, time\nfrom xcal.core.atomic import atomic_writer\n"
+    script = ("import sys, time\nfrom xcal.core.io.atomic import atomic_writer\n"
               "with atomic_writer(sys.argv[1]) as handle:\n"
               "    handle.write('half'); handle.flush(); print('writing', flush=True); time.sleep(60)\n")
     writer = subprocess.Popen([sys.executable, "-c", script, str(folder / name)], stdout=subprocess.PIPE, text=True)

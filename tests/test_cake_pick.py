@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from pyFAI.detectors import detector_factory
 
-from xcal.core.cake_pick import detector_pixel, pick_on_cake
+from xcal.core.calibration.cake_pick import detector_pixel, pick_on_cake
+from xcal.core.calibration.session import CalibrationSession
 from xcal.core.errors import PickError
-from xcal.core.integration import Integrator
-from xcal.core.refinement import new_geometry, ring_tth
-from xcal.core.session import CalibrationSession
+from xcal.core.geometry.refinement import new_geometry, ring_tth
+from xcal.core.integration.integrator import Integrator
 from xcal.gui.example import EXAMPLE, example_geometry, make_example
 
 

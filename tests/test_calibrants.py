@@ -14,7 +14,8 @@ import pytest
 from pyFAI.calibrant import Calibrant
 from pyFAI.utils import get_calibration_dir
 
-from xcal.core.calibrants import (
+from xcal.core.errors import CalibrantError, XcalError
+from xcal.core.io.calibrants import (
     calibrant_dirs,
     calibrant_path,
     list_calibrants,
@@ -22,7 +23,6 @@ from xcal.core.calibrants import (
     read_dspacing,
     user_calibrant_dir,
 )
-from xcal.core.errors import CalibrantError, XcalError
 
 REPO = Path(__file__).resolve().parents[1]
 PYFAI = sorted(Path(get_calibration_dir()).glob("*.D"))
@@ -254,4 +254,4 @@ def test_package_ships_the_calibrant_files(tmp_path):
     shipped = tmp_path / "lib" / "xcal" / "calibrants"
     assert {p.name for p in shipped.glob("*.D")} == {p.name for p in (REPO / "calibrants").glob("*.D")}
     assert (shipped / "__init__.py").is_file() and (shipped / "README.md").is_file()
-    assert (tmp_path / "lib" / "xcal" / "core" / "calibrants.py").is_file()
+    assert (tmp_path / "lib" / "xcal" / "core" / "io" / "calibrants.py").is_file()

@@ -14,9 +14,16 @@ from functools import lru_cache
 import numpy as np
 import pytest
 
-from benchmarks.calibration import CENTRE_TOL_PX, DIST_TOL_PCT, TILT_TOL_DEG, centre_error, run_synthetic, synthetic_session
+from benchmarks.calibration import (
+    CENTRE_TOL_PX,
+    DIST_TOL_PCT,
+    TILT_TOL_DEG,
+    centre_error,
+    run_synthetic,
+    synthetic_session,
+)
 from benchmarks.synthetic_cases import CASES_BY_NAME, click_on_ring, dspacing_of, first_visible_ring, make_cached
-from xcal.core.calibration import RefineOptions
+from xcal.core.calibration.pipeline import RefineOptions
 
 WORKING = [
     "LaB6_Pilatus1M_centred",

@@ -3,7 +3,7 @@
 Point selection: a synthetic image holds one Gaussian ring (R = 200 px, σ = 1.5 px, Poisson noise)
 about a known centre; clicks are made 2 px off the ring, as a hurried user would, and the refined
 fit must still find the centre within 0.1 px. Calibration image and parameters: a synthetic
-silver behenate image of known geometry (:mod:`xcal.core.synthetic`), whose rings must be found
+silver behenate image of known geometry (:mod:`xcal.core.calibration.synthetic`), whose rings must be found
 and whose distance must come back.
 """
 
@@ -14,16 +14,15 @@ from pathlib import Path
 import fabio
 import numpy as np
 import pytest
+from pyFAI.calibrant import get_calibrant
+from pyFAI.detectors import Detector, Pilatus100k
 from PyQt5.QtCore import Qt
 from PyQt5.QtWidgets import QFileDialog
 
-from pyFAI.calibrant import get_calibrant
-from pyFAI.detectors import Detector, Pilatus100k
-
-from xcal.core.beam import beam_centre
-from xcal.core.circle_calibration import distance_from_radius, ring_radius_px
-from xcal.core.refinement import new_geometry
-from xcal.core.synthetic import ring_image
+from xcal.core.calibration.synthetic import ring_image
+from xcal.core.circle.geometry import distance_from_radius, ring_radius_px
+from xcal.core.geometry.beam import beam_centre
+from xcal.core.geometry.refinement import new_geometry
 from xcal.gui.circle_dialog import CircleDialog
 from xcal.gui.circle_settings import GENERIC, IMAGE, PARAMETERS, POINTS
 from xcal.gui.main_window import MainWindow

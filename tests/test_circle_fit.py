@@ -10,18 +10,13 @@ import pytest
 from pyFAI.calibrant import get_calibrant
 from pyFAI.detectors import Detector
 
-from xcal.core.circle_calibration import (
-    d_spacing_from,
-    distance_from_radius,
-    geometry_from_circle,
-    ring_radius_px,
-)
-from xcal.core.circle_fit import fit_circle_robust, robust_cost
-from xcal.core.circle_image import find_ring, fit_clicks, fit_traced, trace_ring
-from xcal.core.conics import Circle
+from xcal.core.calibration.synthetic import ring_image as calibrant_image
+from xcal.core.circle.fit import fit_circle_robust, robust_cost
+from xcal.core.circle.geometry import d_spacing_from, distance_from_radius, geometry_from_circle, ring_radius_px
+from xcal.core.circle.image import find_ring, fit_clicks, fit_traced, trace_ring
 from xcal.core.errors import PickError
-from xcal.core.refinement import new_geometry
-from xcal.core.synthetic import ring_image as calibrant_image
+from xcal.core.geometry.conics import Circle
+from xcal.core.geometry.refinement import new_geometry
 
 TRUE = Circle(512.37, 498.71, 300.0)
 

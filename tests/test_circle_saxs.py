@@ -18,14 +18,14 @@ from pyFAI.calibrant import Calibrant
 from pyFAI.detectors import Detector
 from scipy.special import erf
 
-from xcal.core.circle_calibration import ring_radius_px
-from xcal.core.circle_image import find_ring
-from xcal.core.circle_profile import RadialProfiles
-from xcal.core.detectors import invalid_mask
+from xcal.core.calibration.synthetic import ring_image
+from xcal.core.circle.geometry import ring_radius_px
+from xcal.core.circle.image import find_ring
+from xcal.core.circle.profile import RadialProfiles
 from xcal.core.errors import PickError
-from xcal.core.images import load_image
-from xcal.core.refinement import new_geometry
-from xcal.core.synthetic import ring_image
+from xcal.core.geometry.detectors import invalid_mask
+from xcal.core.geometry.refinement import new_geometry
+from xcal.core.io.images import load_image
 
 AGBH_D_A = 58.38
 

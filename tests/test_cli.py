@@ -27,11 +27,11 @@ from pyFAI.geometry import Geometry
 from scipy.optimize import brentq
 
 from xcal.cli import main
-from xcal.core.beam import beam_centre
-from xcal.core.calibrants import load_calibrant
-from xcal.core.integration import calibrant_positions
-from xcal.core.poni import write_poni
-from xcal.core.synthetic import ring_image
+from xcal.core.calibration.synthetic import ring_image
+from xcal.core.geometry.beam import beam_centre
+from xcal.core.integration.integrator import calibrant_positions
+from xcal.core.io.calibrants import load_calibrant
+from xcal.core.io.poni import write_poni
 
 DETECTOR = "Pilatus300k"  # 619 x 487, 172 µm
 SHAPE = (619, 487)

@@ -19,15 +19,15 @@ import numpy as np
 import pytest
 from pyFAI.detectors import detector_factory
 from pyFAI.geometry import Geometry
+from test_pattern_files import full_disk, read_gsas_fxye
 
 import xcal.cli
-from test_pattern_files import full_disk, read_gsas_fxye
 from xcal import __version__
 from xcal.cli import main
-from xcal.core.calibrants import load_calibrant
+from xcal.core.calibration.synthetic import ring_image
 from xcal.core.errors import XcalError
-from xcal.core.poni import write_poni
-from xcal.core.synthetic import ring_image
+from xcal.core.io.calibrants import load_calibrant
+from xcal.core.io.poni import write_poni
 
 DETECTOR = "Pilatus300k"
 WAVELENGTH = 0.3e-10
@@ -301,7 +301,7 @@ def noisy(args):
     warnings.warn("invalid value encountered in divide", RuntimeWarning)
     raise XcalError("mask.edf: the mask is truncated.")
 
-xcal.cli.cmd_view = noisy
+xcal.cli.view.cmd_view = noisy
 sys.exit(xcal.cli.main(sys.argv[1:]))
 """
 
@@ -336,7 +336,7 @@ def test_internal_errors_are_one_line(files, tmp_path, capsys, monkeypatch) -> N
     def broken(args):
         raise ValueError("cannot convert float NaN to integer")
 
-    monkeypatch.setattr(xcal.cli, "cmd_view", broken)
+    monkeypatch.setattr(xcal.cli.view, "cmd_view", broken)
     argv = pattern(files, tmp_path / "p.xy")
     rc, out, err = run(capsys, *argv)
     assert_one_line(rc, err, "internal error (ValueError: cannot convert float NaN to integer); run again with "
@@ -347,7 +347,7 @@ def test_internal_errors_are_one_line(files, tmp_path, capsys, monkeypatch) -> N
     def unreadable(args):
         raise PermissionError(13, "Permission denied", "/data/ceo2.tif")
 
-    monkeypatch.setattr(xcal.cli, "cmd_view", unreadable)
+    monkeypatch.setattr(xcal.cli.view, "cmd_view", unreadable)
     rc, out, err = run(capsys, *argv)
     assert_one_line(rc, err, "xcal: error: /data/ceo2.tif: Permission denied")
 
@@ -356,6 +356,6 @@ def test_multi_line_messages_become_one_line(files, tmp_path, capsys, monkeypatc
     def two_lines(args):
         raise XcalError("first line\nsecond line")
 
-    monkeypatch.setattr(xcal.cli, "cmd_view", two_lines)
+    monkeypatch.setattr(xcal.cli.view, "cmd_view", two_lines)
     rc, out, err = run(capsys, *pattern(files, tmp_path / "p.xy"))
     assert_one_line(rc, err, "xcal: error: first line second line")

@@ -15,9 +15,9 @@ from pyFAI.detectors import detector_factory
 from pyFAI.geometry import Geometry
 
 from xcal.cli import main
-from xcal.core.calibrants import load_calibrant
-from xcal.core.poni import write_poni
-from xcal.core.synthetic import ring_image
+from xcal.core.calibration.synthetic import ring_image
+from xcal.core.io.calibrants import load_calibrant
+from xcal.core.io.poni import write_poni
 
 WAVELENGTH = 0.3e-10
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from xcal.core.conics import circles_through, fit_circle, fit_ellipse
+from xcal.core.geometry.conics import circles_through, fit_circle, fit_ellipse
 from xcal.peaks.coordinates import EllipseCoordinate
 
 

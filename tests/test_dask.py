@@ -1,4 +1,4 @@
-"""The batch on a Dask cluster (``xcal.core.dask_batch``), against a local cluster this test starts:
+"""The batch on a Dask cluster (``xcal.core.beamtime.dask_batch``), against a local cluster this test starts:
 the same files and numbers as on this machine's workers, a corrupt file reported, and clear
 messages when the scheduler cannot be reached or the optional extra is missing."""
 
@@ -16,16 +16,16 @@ import pytest
 from pyFAI.detectors import detector_factory
 from pyFAI.geometry import Geometry
 
-from xcal.core.batch import expand_sources, run_batch
-from xcal.core.batch_job import Recipe
-from xcal.core.calibrants import load_calibrant
+from xcal.core.beamtime.batch import expand_sources, run_batch
+from xcal.core.beamtime.batch_job import Recipe
+from xcal.core.calibration.synthetic import ring_image
 from xcal.core.errors import XcalError
-from xcal.core.integration import IntegrationSettings
+from xcal.core.integration.integrator import IntegrationSettings
+from xcal.core.io.calibrants import load_calibrant
 from xcal.core.progress import Task
-from xcal.core.synthetic import ring_image
 
 distributed = pytest.importorskip("distributed")
-from xcal.core.dask_batch import run_on_dask  # noqa: E402
+from xcal.core.beamtime.dask_batch import run_on_dask
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,7 @@ def test_dask_batch_matches_local_batch(cluster, files, tmp_path) -> None:
 
 def test_cli_on_the_cluster(cluster, files, tmp_path, capsys) -> None:
     from xcal.cli import main
-    from xcal.core.poni import write_poni
+    from xcal.core.io.poni import write_poni
 
     g, folder = files
     write_poni(tmp_path / "g.poni", g)

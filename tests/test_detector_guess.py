@@ -12,9 +12,9 @@ import pytest
 from PyQt5.QtCore import Qt
 
 from xcal.cli import main
-from xcal.core.detector_guess import guess_detector, header_pixel_um
-from xcal.core.detectors import make_detector
-from xcal.core.images import load_image
+from xcal.core.geometry.detector_guess import guess_detector, header_pixel_um
+from xcal.core.geometry.detectors import make_detector
+from xcal.core.io.images import load_image
 from xcal.gui.calibration_panel import CHOOSE_DETECTOR
 from xcal.gui.circle_settings import CHOOSE
 

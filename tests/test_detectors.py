@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from pyFAI.detectors import Detector, Pilatus1M
 
-from xcal.core.detectors import (
+from xcal.core.errors import DetectorError
+from xcal.core.geometry.detectors import (
     detector_description,
     detector_mask,
     detector_names,
@@ -16,8 +17,7 @@ from xcal.core.detectors import (
     make_detector,
     suggest_detectors,
 )
-from xcal.core.errors import DetectorError
-from xcal.core.images import load_image
+from xcal.core.io.images import load_image
 
 PILATUS1M_GAPS = 73533  # pixels in the module gaps of a Pilatus 1M (pyFAI mask)
 

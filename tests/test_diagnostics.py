@@ -13,7 +13,7 @@ import pytest
 from benchmarks.calibration import real_session
 from benchmarks.real_cases import REAL_CASES
 from benchmarks.synthetic_cases import CASES_BY_NAME, dspacing_of, make_cached
-from xcal.core.diagnostics import (
+from xcal.core.calibration.diagnostics import (
     HARMONIC_MIN_COVERAGE_DEG,
     Diagnostics,
     diagnose,
@@ -21,9 +21,9 @@ from xcal.core.diagnostics import (
     first_harmonic,
     quick_cake,
 )
-from xcal.core.images import Image
-from xcal.core.refinement import geometry_values, make_geometry, new_geometry, refine
-from xcal.core.session import CalibrationSession
+from xcal.core.calibration.session import CalibrationSession
+from xcal.core.geometry.refinement import geometry_values, make_geometry, new_geometry, refine
+from xcal.core.io.images import Image
 from xcal.peaks.ring_extraction import extract_rings
 
 GOOD_CASES = ["LaB6_Pilatus1M_centred", "CeO2_Pilatus1M_tilted", "CeO2_Pilatus1M_spotty"]

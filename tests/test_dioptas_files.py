@@ -1,4 +1,4 @@
-"""Files Dioptas reads right (``xcal.core.dioptas_files``): the calibration for Dioptas and the masks.
+"""Files Dioptas reads right (``xcal.core.io.dioptas_files``): the calibration for Dioptas and the masks.
 
 Every geometry has tilts, rot3 and an off-centre beam, so any flip shows. Two ways to check:
 
@@ -29,15 +29,15 @@ from pyFAI.geometry import Geometry
 from pyFAI.io.ponifile import PoniFile
 
 from xcal.cli import main
-from xcal.core.calibrants import load_calibrant
-from xcal.core.dioptas_files import MASK_ROWS_KEY, dioptas_geometry, save_session_for_dioptas, write_dioptas_poni
+from xcal.core.calibration.session import CalibrationSession
+from xcal.core.calibration.synthetic import ring_image
 from xcal.core.errors import GeometryFileError
-from xcal.core.images import Image
-from xcal.core.masks import read_mask, write_mask
-from xcal.core.poni import read_poni, resolve_legacy, write_poni
-from xcal.core.session import CalibrationSession
-from xcal.core.synthetic import ring_image
-from xcal.core.transforms import ImageTransform
+from xcal.core.geometry.transforms import ImageTransform
+from xcal.core.io.calibrants import load_calibrant
+from xcal.core.io.dioptas_files import MASK_ROWS_KEY, dioptas_geometry, save_session_for_dioptas, write_dioptas_poni
+from xcal.core.io.images import Image
+from xcal.core.io.poni import read_poni, resolve_legacy, write_poni
+from xcal.core.masks.model import read_mask, write_mask
 
 TOLERANCE = 1e-6  # rad
 WAVELENGTH = 0.4e-10

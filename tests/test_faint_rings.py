@@ -16,8 +16,8 @@ from benchmarks.auto_calibration import numbers_right
 from benchmarks.calibration import LIMIT_FACTOR, centre_error, run_synthetic, synthetic_session
 from benchmarks.statistical_limit import statistical_limit
 from benchmarks.synthetic_cases import CASES_BY_NAME, dspacing_of, make_cached, ring_pixels
-from xcal.core.conics import fit_ellipse
-from xcal.core.refinement import ring_tth
+from xcal.core.geometry.conics import fit_ellipse
+from xcal.core.geometry.refinement import ring_tth
 from xcal.peaks.faint_rings import find_faint_rings, symmetry_centre
 from xcal.peaks.ring_extraction import extract_rings
 from xcal.peaks.ring_finder import find_rings

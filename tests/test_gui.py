@@ -17,12 +17,12 @@ from PyQt5.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
 from PyQt5.QtGui import QDropEvent
 from PyQt5.QtWidgets import QApplication, QFileDialog, QInputDialog, QMessageBox
 
-from xcal.core.beam import beam_centre
-from xcal.core.calibrants import load_calibrant
-from xcal.core.refinement import new_geometry, ring_tth
-from xcal.core.session import energy_to_wavelength
-from xcal.core.synthetic import ring_image
 from xcal.cli import main
+from xcal.core.calibration.session import energy_to_wavelength
+from xcal.core.calibration.synthetic import ring_image
+from xcal.core.geometry.beam import beam_centre
+from xcal.core.geometry.refinement import new_geometry, ring_tth
+from xcal.core.io.calibrants import load_calibrant
 from xcal.gui.main_window import MainWindow
 from xcal.gui.settings import Settings
 

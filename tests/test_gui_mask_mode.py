@@ -11,11 +11,11 @@ import pytest
 from PyQt5.QtCore import QEvent, QPoint, QPointF, Qt
 from PyQt5.QtGui import QMouseEvent
 from PyQt5.QtWidgets import QApplication, QFileDialog, QWidget
-
 from test_bad_pixel_search import HOT, distance_off, planted_example
 from test_gui import idle
 from test_gui_picking import calibrate, open_example, pick_on_image
-from xcal.core.poni import write_poni
+
+from xcal.core.io.poni import write_poni
 from xcal.gui.example import example_geometry
 from xcal.gui.main_window import MainWindow
 

@@ -9,12 +9,12 @@ import pytest
 from pyFAI.detectors import Detector
 from PyQt5.QtCore import Qt
 from PyQt5.QtWidgets import QFileDialog, QToolButton
-
 from test_gui import click_pixel, idle
 from test_gui_picking import calibrate, pick_on_image
-from xcal.core.poni import write_poni
-from xcal.core.refinement import geometry_values, new_geometry
-from xcal.core.sample import static_mask
+
+from xcal.core.beamtime.sample import static_mask
+from xcal.core.geometry.refinement import geometry_values, new_geometry
+from xcal.core.io.poni import write_poni
 from xcal.gui import messages
 from xcal.gui.example import EXAMPLE, example_geometry, make_example
 from xcal.gui.main_window import MainWindow

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from PyQt5.QtCore import QPoint, QPointF, Qt
 from PyQt5.QtWidgets import QFileDialog
-
 from test_gui import TIMEOUT_MS, click_pixel, idle
-from xcal.core.cake_pick import detector_pixel
-from xcal.core.poni import read_poni
-from xcal.core.refinement import ring_tth
+
+from xcal.core.calibration.cake_pick import detector_pixel
+from xcal.core.geometry.refinement import ring_tth
+from xcal.core.io.poni import read_poni
 from xcal.gui.example import EXAMPLE, example_geometry, make_example
 from xcal.gui.main_window import MainWindow
 

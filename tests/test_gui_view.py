@@ -16,8 +16,8 @@ from PyQt5.QtCore import QEvent, QPoint, QPointF, Qt
 from PyQt5.QtGui import QImage, QMouseEvent
 from PyQt5.QtWidgets import QApplication, QFileDialog, QMenu, QMessageBox
 
-from xcal.core.integration import METHOD
-from xcal.core.poni import write_poni
+from xcal.core.integration.integrator import METHOD
+from xcal.core.io.poni import write_poni
 from xcal.gui.colormaps import colormap
 from xcal.gui.example import example_geometry, make_example
 from xcal.gui.levels_control import log_scaled
@@ -112,7 +112,7 @@ def view_rect(box) -> tuple[float, float, float, float]:
 
 # -- 1. a new image of another shape ------------------------------------------------------------------
 def test_image_of_another_shape_is_fitted_same_shape_keeps_the_zoom(qtbot, tmp_path, monkeypatch, real_data):
-    from xcal.core.images import load_image
+    from xcal.core.io.images import load_image
 
     big, small = real_data / "chess_CeO2_Dexela2923_29p8keV.h5", real_data / "cpf_CeO2_Pilatus1M_30keV.tif"
     assert load_image(str(big)).shape == (3888, 3072) and load_image(str(small)).shape == (1043, 981)

@@ -16,13 +16,7 @@ from PIL import Image as PILImage
 from test_readers_files import deadline  # an alarm: the unfixed readers loop forever on some files
 
 from xcal.core.errors import ImageError
-from xcal.core.images import (
-    frame_count,
-    hdf5_datasets,
-    image_files_in_folder,
-    load_image,
-    split_hdf5_source,
-)
+from xcal.core.io.images import frame_count, hdf5_datasets, image_files_in_folder, load_image, split_hdf5_source
 
 PILATUS1M = "dioptas_CeO2_Pilatus1M_30keV.tif"
 

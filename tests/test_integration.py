@@ -1,4 +1,4 @@
-"""Patterns and cakes (``xcal.core.integration``): peaks where the calibrant lines are, straight cake
+"""Patterns and cakes (``xcal.core.integration.integrator``): peaks where the calibrant lines are, straight cake
 lines for the true geometry, integrator caching, masks, and a real high-pressure sample."""
 
 from __future__ import annotations
@@ -9,14 +9,20 @@ import pytest
 from pyFAI.detectors import detector_factory
 from pyFAI.geometry import Geometry
 
-from xcal.core.calibrants import load_calibrant
+from xcal.core.calibration.session import CalibrationSession
+from xcal.core.calibration.synthetic import ring_image
 from xcal.core.errors import XcalError
-from xcal.core.images import load_image
-from xcal.core.corrections import Corrections
-from xcal.core.integration import PATTERN_UNITS, IntegrationSettings, Integrator, azimuth_frame, calibrant_positions
-from xcal.core.poni import read_poni, write_poni
-from xcal.core.session import CalibrationSession
-from xcal.core.synthetic import ring_image
+from xcal.core.integration.corrections import Corrections
+from xcal.core.integration.integrator import (
+    PATTERN_UNITS,
+    IntegrationSettings,
+    Integrator,
+    azimuth_frame,
+    calibrant_positions,
+)
+from xcal.core.io.calibrants import load_calibrant
+from xcal.core.io.images import load_image
+from xcal.core.io.poni import read_poni, write_poni
 
 DETECTOR = "Pilatus300k"
 WAVELENGTH = 0.3e-10

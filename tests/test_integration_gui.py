@@ -17,11 +17,11 @@ from pyFAI.geometry import Geometry
 from PyQt5.QtCore import QPointF, Qt
 from PyQt5.QtWidgets import QFileDialog
 
-from xcal.core import batch_job
-from xcal.core.calibrants import load_calibrant
-from xcal.core.integration import Integrator, calibrant_positions
-from xcal.core.poni import write_poni
-from xcal.core.synthetic import ring_image
+from xcal.core.beamtime import batch_job
+from xcal.core.calibration.synthetic import ring_image
+from xcal.core.integration.integrator import Integrator, calibrant_positions
+from xcal.core.io.calibrants import load_calibrant
+from xcal.core.io.poni import write_poni
 from xcal.gui.main_window import MainWindow
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

@@ -13,9 +13,9 @@ from PyQt5.QtCore import QEvent, QPoint, QPointF, Qt
 from PyQt5.QtGui import QColor, QMouseEvent
 from PyQt5.QtWidgets import QApplication, QColorDialog, QFileDialog
 
-from xcal.core.mask_shapes import short_arc
-from xcal.core.masks import MaskModel, read_mask, write_mask
-from xcal.core.refinement import new_geometry
+from xcal.core.geometry.refinement import new_geometry
+from xcal.core.masks.model import MaskModel, read_mask, write_mask
+from xcal.core.masks.shapes import short_arc
 from xcal.gui.main_window import MainWindow
 from xcal.gui.mask_panel import MaskPanel
 from xcal.gui.settings import Settings

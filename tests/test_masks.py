@@ -1,4 +1,4 @@
-"""The mask (``xcal.core.masks``, ``mask_shapes``, ``hot_pixels``): every operation with exact pixel
+"""The mask (``xcal.core.masks.model``, ``mask_shapes``, ``hot_pixels``): every operation with exact pixel
 counts, undo/redo, rotations, the three file formats, hot/dead pixel suggestions, and the mask
 honoured by the integration and the calibration."""
 
@@ -15,15 +15,15 @@ from pyFAI.geometry import Geometry
 from scipy import ndimage
 from scipy.optimize import brentq
 
-from xcal.core.beam import beam_centre
-from xcal.core.calibrants import load_calibrant
+from xcal.core.calibration.session import CalibrationSession
+from xcal.core.calibration.synthetic import ring_image
 from xcal.core.errors import ImageError, XcalError
-from xcal.core.hot_pixels import find_bad_pixels
-from xcal.core.images import Image
-from xcal.core.masks import MaskModel, read_mask, write_mask
-from xcal.core.session import CalibrationSession
-from xcal.core.synthetic import ring_image
-from xcal.core.transforms import ImageTransform
+from xcal.core.geometry.beam import beam_centre
+from xcal.core.geometry.transforms import ImageTransform
+from xcal.core.io.calibrants import load_calibrant
+from xcal.core.io.images import Image
+from xcal.core.masks.hot_pixels import find_bad_pixels
+from xcal.core.masks.model import MaskModel, read_mask, write_mask
 
 DETECTOR = "Pilatus300k"  # 619 x 487, with module gaps
 WAVELENGTH = 0.3e-10

@@ -1,4 +1,4 @@
-"""NeXus patterns (``xcal.core.nexus_output``): the NXazint1d layout read back with h5py.
+"""NeXus patterns (``xcal.core.integration.nexus_output``): the NXazint1d layout read back with h5py.
 
 The pattern is integrated from a synthetic CeO2 image with a known geometry, so the file's radial
 axis, intensities, wavelength and detector geometry are compared with that truth.
@@ -15,12 +15,12 @@ import pytest
 from pyFAI.detectors import detector_factory
 from pyFAI.geometry import Geometry
 
-from xcal.core.calibrants import load_calibrant
+from xcal.core.calibration.synthetic import ring_image
 from xcal.core.errors import XcalError
-from xcal.core.integration import IntegrationSettings, Integrator, calibrant_positions
-from xcal.core.nexus_output import write_nexus
-from xcal.core.outputs import write_pattern
-from xcal.core.synthetic import ring_image
+from xcal.core.integration.integrator import IntegrationSettings, Integrator, calibrant_positions
+from xcal.core.integration.nexus_output import write_nexus
+from xcal.core.integration.outputs import write_pattern
+from xcal.core.io.calibrants import load_calibrant
 
 WAVELENGTH = 0.3e-10
 TRUE = dict(dist=0.2, poni1=0.054, poni2=0.041, rot1=0.012, rot2=-0.008, rot3=0.0)

@@ -23,9 +23,9 @@ import numpy as np
 import pytest
 from pyFAI.detectors import Detector
 
-from xcal.core.poni import write_poni
+from xcal.core.geometry.refinement import new_geometry
+from xcal.core.io.poni import write_poni
 from xcal.gui import system_check
-from xcal.core.refinement import new_geometry
 from xcal.gui.system_check import (
     DEPENDENCY_PACKAGES,
     GUI_MODULES,
@@ -100,7 +100,7 @@ def test_command_line_and_api_run_without_qt(tmp_path: Path) -> None:
         names = [m.name for m in pkgutil.walk_packages(xcal.__path__, "xcal.") if not m.name.startswith("xcal.gui")]
         for name in names + {list(QT_FREE_GUI_MODULES)!r}:
             importlib.import_module(name)
-        assert {{"xcal.core.session", "xcal.peaks.ring_finder", "xcal.cli"}} <= set(sys.modules), names
+        assert {{"xcal.core.calibration.session", "xcal.peaks.ring_finder", "xcal.cli"}} <= set(sys.modules), names
         from xcal.cli import main
         try:
             main(["--help"])

@@ -1,4 +1,4 @@
-"""Pattern and cake files (``xcal.core.outputs``): every format written and read back."""
+"""Pattern and cake files (``xcal.core.integration.outputs``): every format written and read back."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-import xcal.core.atomic
+import xcal.core.io.atomic
 from xcal.core.errors import XcalError
-from xcal.core.integration import Cake, Pattern
-from xcal.core.outputs import cake_format, check_output_path, pattern_format, write_cake, write_pattern
+from xcal.core.integration.integrator import Cake, Pattern
+from xcal.core.integration.outputs import cake_format, check_output_path, pattern_format, write_cake, write_pattern
 
 RADIAL = np.linspace(1.0, 30.0, 300)
 INTENSITY = 100 + 50 * np.sin(RADIAL)
@@ -173,7 +173,7 @@ def full_disk(monkeypatch, tmp_path, name: str) -> None:
             return os.open("/dev/full", os.O_WRONLY), str(tmp_path / f".{name}.full.tmp")  # that name is never created
         return real(*args, prefix=prefix, **kwargs)
 
-    monkeypatch.setattr(xcal.core.atomic.tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(xcal.core.io.atomic.tempfile, "mkstemp", mkstemp)
 
 
 def test_full_disk_is_named(tmp_path, monkeypatch) -> None:

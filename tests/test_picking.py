@@ -10,11 +10,18 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from benchmarks.synthetic_cases import CASES_BY_NAME, click_on_ring, dspacing_of, first_visible_ring, make_cached, ring_pixels
+from benchmarks.synthetic_cases import (
+    CASES_BY_NAME,
+    click_on_ring,
+    dspacing_of,
+    first_visible_ring,
+    make_cached,
+    ring_pixels,
+)
+from xcal.core.calibration.session import CalibrationSession
 from xcal.core.errors import PickError
-from xcal.core.images import Image
-from xcal.core.refinement import ring_tth
-from xcal.core.session import CalibrationSession
+from xcal.core.geometry.refinement import ring_tth
+from xcal.core.io.images import Image
 from xcal.peaks.picking import RingPicker, pick_single_peak
 
 RING_RMS_DEG = 0.005  # traced points on the true ring
@@ -184,7 +191,7 @@ def test_click_on_a_spot_of_a_spotty_ring():
 def test_weak_ring_is_traced_from_a_few_clicks():
     """Too weak for a one-click trace (30 counts over 1000), a ring is followed from four clicks
     along it, as in pyFAI-calib2, and the calibration lands near the truth."""
-    from xcal.core.beam import beam_centre
+    from xcal.core.geometry.beam import beam_centre
 
     image, invalid, truth, _, dspacing = _image("LaB6_Pilatus1M_weak")
     session = CalibrationSession()

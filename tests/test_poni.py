@@ -13,17 +13,9 @@ from pyFAI.calibrant import get_calibrant
 from pyFAI.detectors import Detector, detector_factory
 from pyFAI.geometry import Geometry
 
+from xcal.core.calibration.synthetic import ring_image
 from xcal.core.errors import GeometryFileError
-from xcal.core.poni import (
-    from_fit2d,
-    poni_text,
-    read_poni,
-    resolve_legacy,
-    score_orientation,
-    to_fit2d,
-    write_poni,
-)
-from xcal.core.synthetic import ring_image
+from xcal.core.io.poni import from_fit2d, poni_text, read_poni, resolve_legacy, score_orientation, to_fit2d, write_poni
 
 PARAMS = ("dist", "poni1", "poni2", "rot1", "rot2", "rot3", "wavelength")
 

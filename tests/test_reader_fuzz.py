@@ -40,11 +40,11 @@ from pyFAI.detectors import detector_factory
 from pyFAI.geometry import Geometry
 from test_readers_files import deadline
 
+from xcal.core.calibration.picks import PickSet
 from xcal.core.errors import XcalError
-from xcal.core.images import load_image
-from xcal.core.masks import read_mask, write_mask
-from xcal.core.picks import PickSet
-from xcal.core.poni import poni_text, read_poni
+from xcal.core.io.images import load_image
+from xcal.core.io.poni import poni_text, read_poni
+from xcal.core.masks.model import read_mask, write_mask
 
 SHAPE = (16, 20)
 FUZZ = settings(max_examples=150, deadline=3000, derandomize=True, database=None,

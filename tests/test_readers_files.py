@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
+from xcal.core.calibration.picks import PickSet
 from xcal.core.errors import XcalError
-from xcal.core.file_checks import file_problem, os_error_reason
-from xcal.core.images import frame_count, load_image
-from xcal.core.masks import read_mask
-from xcal.core.picks import PickSet
-from xcal.core.poni import read_poni
+from xcal.core.io.file_checks import file_problem, os_error_reason
+from xcal.core.io.images import frame_count, load_image
+from xcal.core.io.poni import read_poni
+from xcal.core.masks.model import read_mask
 
 WRITE_ONLY = Path("/proc/sys/vm/drop_caches")
 

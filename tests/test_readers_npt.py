@@ -14,8 +14,8 @@ import pytest
 from pyFAI.calibrant import get_calibrant
 from pyFAI.control_points import ControlPoints
 
+from xcal.core.calibration.picks import PickSet
 from xcal.core.errors import PickError
-from xcal.core.picks import PickSet
 
 HEADER = "# set of control point used by pyFAI\n#angles are in radians\nwavelength: 1e-10\ndspacing: 4.15 2.93 2.4\n"
 GROUP = "\nNew group of points: {index}\n2theta: 0.024\nring: {ring}\npoint: x={x} y={y}\npoint: x=12.5 y=40.25\n"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from xcal.cli import COMMANDS, build_parser
+from xcal.cli.main import COMMANDS, build_parser
 from xcal.gui.app import _parser as gui_parser
 from xcal.gui.system_check import PACKAGES
 

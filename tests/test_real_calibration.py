@@ -43,9 +43,9 @@ def test_single_arc_strip_agrees_with_its_goniometer_reference(real_data):
     """
     import numpy as np
 
-    from xcal.core.calibration import RefineOptions
-    from xcal.core.refinement import ring_tth
-    from xcal.core.session import CalibrationSession
+    from xcal.core.calibration.pipeline import RefineOptions
+    from xcal.core.calibration.session import CalibrationSession
+    from xcal.core.geometry.refinement import ring_tth
     from xcal.peaks.ring_extraction import extract_rings
 
     session = CalibrationSession()

@@ -6,7 +6,7 @@ from pyFAI.calibrant import get_calibrant
 from pyFAI.detectors import detector_factory
 
 from xcal.core.errors import FitError
-from xcal.core.refinement import ControlPoints, PointModel, mad_outliers, new_geometry, refine, ring_tth
+from xcal.core.geometry.refinement import ControlPoints, PointModel, mad_outliers, new_geometry, refine, ring_tth
 
 DET = detector_factory("Pilatus1M")
 CEO2 = np.array(get_calibrant("CeO2").dspacing)

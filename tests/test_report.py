@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 
 from benchmarks.synthetic_cases import CASES_BY_NAME, dspacing_of, make_cached
-from xcal.core import report
-from xcal.core.diagnostics import diagnose, diagnose_session
+from xcal.core.calibration import report
+from xcal.core.calibration.diagnostics import diagnose, diagnose_session
+from xcal.core.calibration.report import ReportInputs, geometry_table, report_format, write_report
+from xcal.core.calibration.session import CalibrationSession
 from xcal.core.errors import XcalError
-from xcal.core.images import Image
-from xcal.core.integration import Integrator
-from xcal.core.refinement import make_geometry, refine
-from xcal.core.report import ReportInputs, geometry_table, report_format, write_report
-from xcal.core.session import CalibrationSession
+from xcal.core.geometry.refinement import make_geometry, refine
+from xcal.core.integration.integrator import Integrator
+from xcal.core.io.images import Image
 from xcal.peaks.ring_extraction import extract_rings
 
 NAME = "CeO2_Pilatus1M_tilted"

@@ -5,8 +5,8 @@ import pytest
 from pyFAI.calibrant import get_calibrant
 from pyFAI.detectors import detector_factory
 
-from xcal.core.refinement import PointModel, new_geometry, refine, ring_tth
-from xcal.core.synthetic import ring_image
+from xcal.core.calibration.synthetic import ring_image
+from xcal.core.geometry.refinement import PointModel, new_geometry, refine, ring_tth
 from xcal.peaks.ring_extraction import ExtractionOptions, extract_rings, search_windows
 
 DET = detector_factory("Pilatus300k")

@@ -1,7 +1,7 @@
 """CalibrationSession driven directly, as the GUI does: calibrate, save/load, history, transforms,
 failures that keep the user's work, picks, legacy Dioptas files and the mask.
 
-Every image is synthetic with a known geometry (``xcal.core.synthetic.ring_image``), except the
+Every image is synthetic with a known geometry (``xcal.core.calibration.synthetic.ring_image``), except the
 legacy Dioptas case, which uses a real Pilatus 1M image and its two reference .poni files.
 
 Picks here are single-peak picks (``mode="peak"``) at computed ring crossings: they are
@@ -22,15 +22,15 @@ from pyFAI.detectors import detector_factory
 from pyFAI.geometry import Geometry
 from scipy.optimize import brentq
 
-from xcal.core.beam import beam_centre
-from xcal.core.calibrants import load_calibrant
-from xcal.core.calibration import RefineOptions
+from xcal.core.calibration.picks import PickSet
+from xcal.core.calibration.pipeline import RefineOptions
+from xcal.core.calibration.session import CalibrationSession
+from xcal.core.calibration.synthetic import ring_image
 from xcal.core.errors import FitError, GeometryFileError, PickError, XcalError
-from xcal.core.picks import PickSet
-from xcal.core.poni import write_poni
-from xcal.core.session import CalibrationSession
-from xcal.core.synthetic import ring_image
-from xcal.core.transforms import ImageTransform
+from xcal.core.geometry.beam import beam_centre
+from xcal.core.geometry.transforms import ImageTransform
+from xcal.core.io.calibrants import load_calibrant
+from xcal.core.io.poni import write_poni
 
 PARAMS = ("dist", "poni1", "poni2", "rot1", "rot2", "rot3", "wavelength")
 DETECTOR = "Pilatus300k"  # 619 x 487, 172 µm, with module gaps

@@ -13,10 +13,10 @@ from pyFAI.calibrant import get_calibrant
 from pyFAI.detectors import Detector, detector_factory
 from pyFAI.geometry import Geometry
 
+from xcal.core.calibration.synthetic import ring_image
 from xcal.core.errors import DetectorError
-from xcal.core.poni import read_poni, write_poni
-from xcal.core.synthetic import ring_image
-from xcal.core.transforms import OPS, ImageTransform, raw_geometry, working_geometry
+from xcal.core.geometry.transforms import OPS, ImageTransform, raw_geometry, working_geometry
+from xcal.core.io.poni import read_poni, write_poni
 
 NUMPY = {"rot90": lambda a: np.rot90(a, 1), "rot-90": lambda a: np.rot90(a, -1), "fliph": np.fliplr,
          "flipv": np.flipud}

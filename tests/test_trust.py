@@ -20,13 +20,13 @@ import pyFAI
 import pytest
 
 from xcal.cli import main
-from xcal.core.beam import beam_centre
+from xcal.core.calibration.session import CalibrationSession
 from xcal.core.errors import FitError, PickError
-from xcal.core.images import Image, load_image
-from xcal.core.refinement import ring_tth
-from xcal.core.dead_regions import find_dead
-from xcal.core.saturation import find_saturated
-from xcal.core.session import CalibrationSession
+from xcal.core.geometry.beam import beam_centre
+from xcal.core.geometry.refinement import ring_tth
+from xcal.core.io.images import Image, load_image
+from xcal.core.masks.dead_regions import find_dead
+from xcal.core.masks.saturation import find_saturated
 from xcal.gui.example import EXAMPLE, example_geometry, make_example
 from xcal.peaks.ring_profile import ring_profile
 
@@ -72,7 +72,7 @@ def on_ring(ring: int, azimuth_deg: float = 0.0) -> tuple[float, float]:
 
 
 def session_for_dspacing() -> np.ndarray:
-    from xcal.core.calibrants import load_calibrant
+    from xcal.core.io.calibrants import load_calibrant
 
     return np.asarray(load_calibrant("CeO2").dspacing)
 

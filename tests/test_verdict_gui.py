@@ -12,9 +12,26 @@ from pathlib import Path
 import pytest
 from PyQt5.QtCore import Qt
 from PyQt5.QtWidgets import QFileDialog, QMessageBox, QVBoxLayout, QWidget
+from test_gui import (
+    ENERGY_KEV,
+    TIMEOUT_MS,
+    _write_image,
+    calibrate,
+    choose,
+    click_pixel,
+    idle,
+    load,
+    point_on_ring,
+    set_start_values,
+)
 
-from test_gui import ENERGY_KEV, TIMEOUT_MS, _write_image, calibrate, choose, click_pixel, idle, load, point_on_ring, set_start_values
-from xcal.core.trust import GROSS_WAVELENGTH_REL, WAVELENGTH_MIN_REL, Correction, TrustReport, WavelengthCheck
+from xcal.core.calibration.trust import (
+    GROSS_WAVELENGTH_REL,
+    WAVELENGTH_MIN_REL,
+    Correction,
+    TrustReport,
+    WavelengthCheck,
+)
 from xcal.gui.main_window import MainWindow
 from xcal.gui.verdict_banner import VerdictBanner
 

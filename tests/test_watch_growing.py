@@ -13,10 +13,10 @@ import pytest
 from pyFAI.detectors import detector_factory
 from pyFAI.geometry import Geometry
 
-from xcal.core.batch import BatchReport, BatchRunner, expand_sources, run_batch
-from xcal.core.batch_job import Recipe
-from xcal.core.integration import IntegrationSettings
-from xcal.core.watch import watch_folder
+from xcal.core.beamtime.batch import BatchReport, BatchRunner, expand_sources, run_batch
+from xcal.core.beamtime.batch_job import Recipe
+from xcal.core.beamtime.watch import watch_folder
+from xcal.core.integration.integrator import IntegrationSettings
 
 WRITERS = {"tif": fabio.tifimage.TifImage, "cbf": fabio.cbfimage.CbfImage}
 

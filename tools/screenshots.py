@@ -28,13 +28,13 @@ from PyQt5.QtCore import QEvent, QEventLoop, QPoint, QPointF, Qt  # noqa: E402
 from PyQt5.QtGui import QMouseEvent, QPainter, QWheelEvent  # noqa: E402
 from PyQt5.QtWidgets import QApplication  # noqa: E402
 
-from xcal.core.beam import beam_centre  # noqa: E402
-from xcal.core.calibrants import load_calibrant  # noqa: E402
-from xcal.core.synthetic import ring_image  # noqa: E402
-from xcal.core.refinement import ring_tth  # noqa: E402
-from xcal.gui.example import example_geometry  # noqa: E402
-from xcal.gui.main_window import MainWindow  # noqa: E402
-from xcal.gui.settings import Settings  # noqa: E402
+from xcal.core.calibration.synthetic import ring_image
+from xcal.core.geometry.beam import beam_centre
+from xcal.core.geometry.refinement import ring_tth
+from xcal.core.io.calibrants import load_calibrant
+from xcal.gui.example import example_geometry
+from xcal.gui.main_window import MainWindow
+from xcal.gui.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -145,7 +145,7 @@ def circle_dialog_example(app: QApplication, folder: Path, path: Path) -> None:
     from pyFAI.calibrant import Calibrant
     from pyFAI.detectors import Detector
 
-    from xcal.core.refinement import new_geometry
+    from xcal.core.geometry.refinement import new_geometry
     from xcal.gui.circle_dialog import CircleDialog
     from xcal.gui.circle_settings import POINTS
 

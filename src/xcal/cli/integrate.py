@@ -15,10 +15,11 @@ import sys
 import threading
 from pathlib import Path
 
-from . import __version__
-from .cli import TextProgress, ranged
-from .core.errors import XcalError
-from .core.outputs import CAKE_FORMATS, PATTERN_FORMATS
+from .. import __version__
+from ..core.errors import XcalError
+from ..core.integration.outputs import CAKE_FORMATS, PATTERN_FORMATS
+from .options import ranged
+from .progress import TextProgress
 
 UNIT_CHOICES = ("2th_deg", "q_nm^-1", "q_A^-1", "d_A")
 
@@ -71,13 +72,13 @@ def add_integrate_parser(sub) -> None:
 
 
 def _recipe(args, items):
-    from .core.batch import batch_geometry
-    from .core.batch_job import Recipe
-    from .core.corrections import Corrections
-    from .core.integration import IntegrationSettings
-    from .core.masks import read_mask
-    from .core.detectors import detector_mask
-    from .core.outputs import check_format_unit, geometry_header, mask_header
+    from ..core.beamtime.batch import batch_geometry
+    from ..core.beamtime.batch_job import Recipe
+    from ..core.geometry.detectors import detector_mask
+    from ..core.integration.corrections import Corrections
+    from ..core.integration.integrator import IntegrationSettings
+    from ..core.integration.outputs import check_format_unit, geometry_header, mask_header
+    from ..core.masks.model import read_mask
 
     settings = IntegrationSettings(
         unit=args.unit, npt=args.npt, azimuth_range=tuple(args.azimuth_range) if args.azimuth_range else None,
@@ -100,8 +101,8 @@ def _recipe(args, items):
 
 
 def cmd_integrate(args) -> int:
-    from .core.batch import BatchRunner, expand_sources, start_worker_server
-    from .core.progress import Task
+    from ..core.beamtime.batch import BatchRunner, expand_sources, start_worker_server
+    from ..core.progress import Task
 
     if args.workers > 1 and not args.dask:
         start_worker_server()  # its imports overlap with reading the files and the .poni
@@ -118,7 +119,7 @@ def cmd_integrate(args) -> int:
         with BatchRunner(recipe, args.workers) as runner:
             run = runner.run
             if args.dask:
-                from .core.dask_batch import run_on_dask
+                from ..core.beamtime.dask_batch import run_on_dask
 
                 run = functools.partial(_on_dask, run_on_dask, recipe, args.dask)
             if args.watch:
@@ -144,7 +145,7 @@ def _on_dask(run_on_dask, recipe, address, items, task):
 
 
 def _watch(args, run, task, progress):
-    from .core.watch import watch_folder
+    from ..core.beamtime.watch import watch_folder
 
     folders = [f for f in args.files if Path(f).is_dir()]
     if len(folders) != 1 or len(args.files) != 1:

@@ -19,16 +19,16 @@ from pyFAI.geometry import Geometry
 from PyQt5.QtCore import QObject, Qt
 from PyQt5.QtWidgets import QFileDialog, QMessageBox
 
-from ..core.cake_pick import pick_on_cake
-from ..core.calibration import CalibrationResult
-from ..core.circle_calibration import geometry_from_circle
-from ..core.detector_guess import guess_detector
-from ..core.dioptas_files import save_session_for_dioptas
+from ..core.calibration.cake_pick import pick_on_cake
+from ..core.calibration.picks import PickSet
+from ..core.calibration.pipeline import CalibrationResult
+from ..core.calibration.report import report_inputs, write_report
+from ..core.circle.geometry import geometry_from_circle
 from ..core.errors import XcalError
-from ..core.picks import PickSet
-from ..core.poni import from_fit2d
-from ..core.refinement import FitResult, geometry_values
-from ..core.report import report_inputs, write_report
+from ..core.geometry.detector_guess import guess_detector
+from ..core.geometry.refinement import FitResult, geometry_values
+from ..core.io.dioptas_files import save_session_for_dioptas
+from ..core.io.poni import from_fit2d
 from .calibration_panel import CUSTOM_DETECTOR
 from .circle_dialog import CircleDialog
 from .image_view import ring_color
@@ -37,7 +37,10 @@ from .views import Views, compute_views
 from .worker import Job, describe_exception
 
 if TYPE_CHECKING:
-    from .main_window import MainWindow
+    from ..core.calibration.session import CalibrationSession
+    from .calibration_panel import CalibrationPanel
+    from .shell import CalibrationViews, Shell
+    from .worker import Runner
 
 _GEOMETRY_KEYS = ("dist", "poni1", "poni2", "rot1", "rot2", "rot3")
 
@@ -50,12 +53,11 @@ def detector_label(detector: Detector | None) -> str:
 class CalibrationController(QObject):
     """Wires the calibration panel, the image view and the plots to the session."""
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.window = window
-        self.session = window.session
-        self.runner = window.runner
-        self.panel = window.panel
+    def __init__(self, shell: Shell, session: CalibrationSession, runner: Runner, panel: CalibrationPanel,
+                 views: CalibrationViews, in_calibration_mode: Callable[[], bool]) -> None:
+        super().__init__(panel)
+        self.shell, self.session, self.runner, self.panel, self.ui = shell, session, runner, panel, views
+        self.in_calibration_mode = in_calibration_mode  # picks are taken in Calibration mode only
         self.saved_geometry = None  # the geometry last saved or loaded: no warning on quit for it
         self._calibrant_source = ""
         self._pick_job: Job | None = None
@@ -76,7 +78,7 @@ class CalibrationController(QObject):
         p.load_picks_clicked.connect(self.load_picks)
         p.calibrate_clicked.connect(lambda: self.fit("calibrate"))
         p.auto_clicked.connect(self.auto_calibrate)
-        self.window.diagnostics_view.report_requested.connect(self.save_report)
+        self.ui.diagnostics_view.report_requested.connect(self.save_report)
         p.refine_clicked.connect(lambda: self.fit("refine"))
         p.verdict.revert_clicked.connect(lambda: self.fit("revert"))
         p.save_poni_clicked.connect(self.save_poni)
@@ -87,14 +89,14 @@ class CalibrationController(QObject):
         p.parameters.fit2d_edited.connect(self._edit_fit2d)
         p.parameters.restore_requested.connect(self._restore)
         p.pick_more_clicked.connect(self.pick_more)
-        window.image_view.pixel_clicked.connect(self.pick)
-        window.pattern_view.unit_changed.connect(lambda _: self.request_views())
+        views.image_view.pixel_clicked.connect(self.pick)
+        views.pattern_view.unit_changed.connect(lambda _: self.request_views())
         self.views: Views | None = None
         self.views_geometry: Geometry | None = None  # the geometry the cake shown was made with
         self.cake_picks = pg.ScatterPlotItem(size=5, pen=pg.mkPen("k", width=0.5), pxMode=True)  # the picks on the cake
         self.cake_picks.setZValue(2)
-        window.cake_view.plot.addItem(self.cake_picks)
-        window.cake_view.plot.scene().sigMouseClicked.connect(self._cake_clicked)
+        views.cake_view.plot.addItem(self.cake_picks)
+        views.cake_view.plot.scene().sigMouseClicked.connect(self._cake_clicked)
 
     # -- helpers -----------------------------------------------------------------------------------
     def _try(self, action: Callable[[], object]) -> bool:
@@ -102,7 +104,7 @@ class CalibrationController(QObject):
         try:
             action()
         except Exception as exc:  # noqa: BLE001 - XcalError, or a bug shown as "Unexpected error"
-            self.window.show_message(describe_exception(exc))
+            self.shell.show_message(describe_exception(exc))
             return False
         return True
 
@@ -145,7 +147,7 @@ class CalibrationController(QObject):
         self.request_views()
 
     def _detector_failed(self, message: str) -> None:
-        self.window.show_message(message)
+        self.shell.show_message(message)
         self.panel.select_detector(detector_label(self.session.raw_detector))
 
     def image_loaded(self, matching: list[str]) -> None:
@@ -170,7 +172,7 @@ class CalibrationController(QObject):
         if guess.name is not None:
             self.panel.select_detector(guess.name)
             self.set_detector(name=guess.name)
-            self.window.show_message(f"Detector: {guess.describe()}. Change it under Setup if it is not yours.", "info")
+            self.shell.show_message(f"Detector: {guess.describe()}. Change it under Setup if it is not yours.", "info")
         elif guess.pixel_um is not None or not guess.candidates:
             pixel = guess.pixel_um or self.panel.pixel_um
             self.panel.select_detector(CUSTOM_DETECTOR)
@@ -180,17 +182,17 @@ class CalibrationController(QObject):
                 box.blockSignals(False)
             self.set_detector(pixel_um=pixel)
             if guess.decided:
-                self.window.show_message(f"Detector: {guess.describe()}. Change it under Setup if it is not yours.", "info")
+                self.shell.show_message(f"Detector: {guess.describe()}. Change it under Setup if it is not yours.", "info")
             else:
-                self.window.show_message(f"Detector: {guess.basis}; using the pixel size under Setup ({pixel[0]:g} x "
+                self.shell.show_message(f"Detector: {guess.basis}; using the pixel size under Setup ({pixel[0]:g} x "
                                          f"{pixel[1]:g} µm): check it, it sets the distance.", "warning")
         elif name in guess.candidate_names:
             self.set_detector(name=name)
-            self.window.show_message(f"Detector {name}: your last choice, kept; {guess.basis}. Change it under Setup "
+            self.shell.show_message(f"Detector {name}: your last choice, kept; {guess.basis}. Change it under Setup "
                                      "if it is not yours.", "warning")
         else:
             self.panel.ask_detector()
-            self.window.show_message(f"Choose the detector under Setup (its pixel size sets the distance): {guess.basis}.",
+            self.shell.show_message(f"Choose the detector under Setup (its pixel size sets the distance): {guess.basis}.",
                                      "warning")
 
     def set_calibrant(self, name_or_path: str, quiet: bool = False) -> None:
@@ -198,7 +200,7 @@ class CalibrationController(QObject):
             self.session.set_calibrant(name_or_path)
         except XcalError as exc:
             if not quiet:
-                self.window.show_message(str(exc))
+                self.shell.show_message(str(exc))
             self._revert_calibrant()
             return
         self._calibrant_source = name_or_path
@@ -207,7 +209,7 @@ class CalibrationController(QObject):
 
     def _choose_calibrant_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self.window, "Calibrant file", self.window.last_folder(), "Calibrant d-spacings (*.D *.d);;All files (*)")
+            self.shell, "Calibrant file", self.shell.last_folder(), "Calibrant d-spacings (*.D *.d);;All files (*)")
         if path:
             self.set_calibrant(path)
         else:
@@ -225,7 +227,7 @@ class CalibrationController(QObject):
     # -- picks -------------------------------------------------------------------------------------
     def pick(self, row: float, col: float) -> None:
         """A click on the image: search the ring (or the single peak) there, in the worker."""
-        if not self.window.in_calibration_mode() or self.session.raw is None:
+        if not self.in_calibration_mode() or self.session.raw is None:
             return
         mode, method, size = self.panel.pick_mode, self.panel.pick_method, self.panel.search_size_box.value()
         self._submit_pick(f"at x={col + 0.5:.0f}, y={row + 0.5:.0f}",
@@ -233,14 +235,14 @@ class CalibrationController(QObject):
 
     def _cake_clicked(self, event) -> None:
         """A left click on the cake picks the ring at the image pixel behind it, as Dioptas users do."""
-        plot = self.window.cake_view.plot.getPlotItem()
+        plot = self.ui.cake_view.plot.getPlotItem()
         if event.button() != Qt.LeftButton or event.double() or not plot.vb.sceneBoundingRect().contains(event.scenePos()):
             return
-        if not self.window.in_calibration_mode():
+        if not self.in_calibration_mode():
             return  # Mask mode says itself why it cannot draw here
         geometry = self.views_geometry
         if geometry is None or self.session.raw is None:
-            self.window.show_message("There is no cake yet: click on a ring of the image (Image tab), "
+            self.shell.show_message("There is no cake yet: click on a ring of the image (Image tab), "
                                      "then press Calibrate.", "info")
             return
         point = plot.vb.mapSceneToView(event.scenePos())
@@ -252,7 +254,7 @@ class CalibrationController(QObject):
     def _submit_pick(self, where: str, pick: Callable[[int], object]) -> None:
         """Pick the current ring in the worker (``pick(ring)`` returns the new group); one pick at a time."""
         if self.runner.blocking or (self._pick_job is not None and self.runner.is_pending(self._pick_job)):
-            self.window.statusBar().showMessage("Busy: wait for the running task or press Cancel.", 3000)
+            self.shell.statusBar().showMessage("Busy: wait for the running task or press Cancel.", 3000)
             return
         ring = self.panel.current_ring
         what = "peak" if self.panel.pick_mode == "peak" else "ring"
@@ -263,18 +265,18 @@ class CalibrationController(QObject):
         self.panel.picked()
         self.show_picks()
         self.show_pick_state()
-        self.window.statusBar().showMessage(f"Ring {ring + 1}: {count} peaks found.", 5000)
+        self.shell.statusBar().showMessage(f"Ring {ring + 1}: {count} peaks found.", 5000)
 
     def pick_more(self) -> None:
         """Back to picking after a calibration: the image and the peak selection, in one click."""
         self.panel.show_peak_selection()
-        self.window.tabs.setCurrentWidget(self.window.image_view)
+        self.ui.tabs.setCurrentWidget(self.ui.image_view)
         where = "the image (or the cake)" if self.views_geometry is not None else "the image"
-        self.window.messages.show_state(f"Picking: click on ring {self.panel.ring_box.value()} of {where}, then press Calibrate.")
+        self.shell.messages.show_state(f"Picking: click on ring {self.panel.ring_box.value()} of {where}, then press Calibrate.")
 
     def show_picks(self) -> None:
         picks = self.session.picks
-        self.window.image_view.set_picks(picks.groups)
+        self.ui.image_view.set_picks(picks.groups)
         self.panel.show_picks(len(picks.groups), len(picks), picks.rings())
         self._show_cake_picks()
 
@@ -294,24 +296,24 @@ class CalibrationController(QObject):
         picks = self.session.picks
         rings = picks.rings()
         if not rings:
-            self.window.messages.clear_state()
+            self.shell.messages.clear_state()
             return
         where = "the image or the cake" if self.views_geometry is not None else "the image"
         listed = ", ".join(str(r + 1) for r in rings)
-        self.window.messages.show_state(
+        self.shell.messages.show_state(
             f"{len(rings)} ring{'s' if len(rings) > 1 else ''} picked ({listed}; {len(picks)} peaks) — "
             f"click ring {self.panel.ring_box.value()} on {where}, or press Calibrate.")
 
     def undo_pick(self) -> None:
         group = self.session.picks.undo()
         if group is None:
-            self.window.statusBar().showMessage("No picks to undo.", 3000)
+            self.shell.statusBar().showMessage("No picks to undo.", 3000)
             return
         if self.panel.auto_increase_check.isChecked():
             self.panel.ring_box.setValue(group.ring + 1)
         self.show_picks()
         self.show_pick_state()
-        self.window.statusBar().showMessage(f"Undone: the last {len(group.points)} peaks of ring {group.ring + 1}.", 5000)
+        self.shell.statusBar().showMessage(f"Undone: the last {len(group.points)} peaks of ring {group.ring + 1}.", 5000)
 
     def clear_picks(self) -> None:
         self.session.picks.clear()
@@ -321,24 +323,24 @@ class CalibrationController(QObject):
 
     def save_picks(self) -> None:
         if not self.session.picks.groups:
-            self.window.show_message("There are no peaks to save: click on a ring first.")
+            self.shell.show_message("There are no peaks to save: click on a ring first.")
             return
         if self.session.dspacing is None:
-            self.window.show_message("Choose the calibrant first: the .npt file records it with the peaks.")
+            self.shell.show_message("Choose the calibrant first: the .npt file records it with the peaks.")
             return
-        path = self.window.ask_save_path("Save picks", ".npt", "pyFAI control points (*.npt)")
+        path = self.shell.ask_save_path("Save picks", ".npt", "pyFAI control points (*.npt)")
         if path and self._try(lambda: self.session.picks.save_npt(path, self.session.dspacing, self.session.wavelength)):
-            self.window.show_message(f"Picks saved to {path}.", "info")
+            self.shell.show_message(f"Picks saved to {path}.", "info")
 
     def load_picks(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self.window, "Load picks", self.window.last_folder(), "pyFAI control points (*.npt);;All files (*)")
+            self.shell, "Load picks", self.shell.last_folder(), "pyFAI control points (*.npt);;All files (*)")
         if not path:
             return
         try:
             picks = PickSet.load_npt(path)
         except XcalError as exc:
-            self.window.show_message(str(exc))
+            self.shell.show_message(str(exc))
             return
         self.session.picks = picks
         self.show_picks()
@@ -351,7 +353,7 @@ class CalibrationController(QObject):
         self.session.use_mask = use
         if self.session.raw is None:
             return
-        self.window.image_view.set_mask(self.session.invalid if use else None, self.panel.transparent_mask_check.isChecked())
+        self.ui.image_view.set_mask(self.session.invalid if use else None, self.panel.transparent_mask_check.isChecked())
 
     # -- fits --------------------------------------------------------------------------------------
     def fit(self, which: str) -> None:
@@ -381,14 +383,14 @@ class CalibrationController(QObject):
         verdict = self.session.verdict
         lines = verdict_lines(verdict) if verdict is not None else result.warnings
         level = MESSAGE_LEVELS[verdict.level] if verdict is not None else "warning" if lines else "info"
-        self.window.messages.show_state("\n".join(["Calibrated: " + summary, *lines]), level)  # until the next pick
+        self.shell.messages.show_state("\n".join(["Calibrated: " + summary, *lines]), level)  # until the next pick
         if self.session.wavelength:
             self.panel.show_wavelength(self.session.wavelength)
         if rings_before is not None:
             self._follow_ring_numbers(rings_before)
         self.show_picks()  # the picks' ring numbers may have changed, and Auto calibrate's traced rings are the picks
         self.panel.tabs.setCurrentIndex(1)
-        self.window.tabs.setCurrentWidget(self.window.cake_view)
+        self.ui.tabs.setCurrentWidget(self.ui.cake_view)
         self.geometry_changed()
 
     def _follow_ring_numbers(self, before: list[int]) -> None:
@@ -428,7 +430,7 @@ class CalibrationController(QObject):
         if geometry is None or session.raw is None:
             self.clear_views()
             return
-        dspacing, unit, polarization = session.dspacing, self.window.pattern_view.unit, self.panel.polarization()
+        dspacing, unit, polarization = session.dspacing, self.ui.pattern_view.unit, self.panel.polarization()
         job = self.runner.submit(
             "Integrating",
             lambda task: compute_views(session, geometry, dspacing, unit, polarization, task),
@@ -436,36 +438,36 @@ class CalibrationController(QObject):
             blocking=False,
             kind="views",
         )
-        for view in (self.window.cake_view, self.window.pattern_view):
+        for view in (self.ui.cake_view, self.ui.pattern_view):
             view.show_computing(job)  # "Computing the cake…" until it ends
 
     def _show_views(self, views: Views, geometry: Geometry) -> None:
-        self.window.diagnostics_view.show_diagnostics(views.diagnostics, views.diagnostics_png, views.diagnostics_note)
+        self.ui.diagnostics_view.show_diagnostics(views.diagnostics, views.diagnostics_png, views.diagnostics_note)
         self.views, self.views_geometry = views, geometry
-        self.window.cake_view.set_cake(views.cake, views.cake_lines)
-        self.window.pattern_view.set_pattern(views.pattern, views.pattern_lines)
-        self.window.image_view.set_rings(views.ring_x, views.ring_y)
+        self.ui.cake_view.set_cake(views.cake, views.cake_lines)
+        self.ui.pattern_view.set_pattern(views.pattern, views.pattern_lines)
+        self.ui.image_view.set_rings(views.ring_x, views.ring_y)
         self._show_cake_picks()
 
     def clear_views(self) -> None:
         self.views, self.views_geometry = None, None
         self.cake_picks.setData([])
-        self.window.diagnostics_view.clear()
-        self.window.cake_view.clear()
-        self.window.pattern_view.clear()
-        self.window.image_view.clear_rings()
+        self.ui.diagnostics_view.clear()
+        self.ui.cake_view.clear()
+        self.ui.pattern_view.clear()
+        self.ui.image_view.clear_rings()
 
     # -- manual calibration by point selection ------------------------------------------------------
     def open_circle_dialog(self) -> None:
         """Open the circle calibration dialog on the working image (non-modal for the event loop, window-modal)."""
         session = self.session
         if session.raw is None:
-            self.window.show_message("Load a calibration image first.")
+            self.shell.show_message("Load a calibration image first.")
             return
         if self.runner.blocking:
             return
         dialog = CircleDialog(session.data, session.invalid, session.wavelength, session.raw_detector, self.runner,
-                              self.window, self.window.settings,
+                              self.shell, self.shell.settings,
                               guess_detector(session.raw.shape, session.raw.header, session.raw.source))
         dialog.accepted.connect(lambda: self._circle_done(dialog))
         dialog.finished.connect(lambda _: dialog.deleteLater())
@@ -488,7 +490,7 @@ class CalibrationController(QObject):
         if not self._try(apply):
             return
         self.panel.show_wavelength(session.wavelength)
-        self.window.show_message(
+        self.shell.show_message(
             f"Circle fit: centre x {circle.col + 0.5:.2f}, y {circle.row + 0.5:.2f} px, radius {circle.radius:.2f} px, "
             f"distance {session.geometry.dist * 1e3:.2f} mm (untilted detector).", "info")
         self.panel.tabs.setCurrentIndex(1)
@@ -508,31 +510,31 @@ class CalibrationController(QObject):
     def _save_calibration(self, title: str, filters: str, write: Callable[[str], None], what: str) -> bool:
         """Ask for a .poni file name and ``write`` the calibration there; True if saved."""
         if self.session.geometry is None:
-            self.window.show_message("There is no calibration to save yet: pick a ring and press Calibrate.")
+            self.shell.show_message("There is no calibration to save yet: pick a ring and press Calibrate.")
             return False
         verdict = self.session.verdict
         if verdict is not None and verdict.level == "bad" and not self._save_bad_anyway(verdict.reasons[0]):
             return False
-        path = self.window.ask_save_path(title, ".poni", filters)
+        path = self.shell.ask_save_path(title, ".poni", filters)
         if not path:
             return False
         geometry = self.session.geometry
         try:
             write(path)
         except Exception as exc:  # noqa: BLE001
-            self.window.show_message(describe_exception(exc))
+            self.shell.show_message(describe_exception(exc))
             return False
         self.saved_geometry = geometry
         if verdict is not None and verdict.level != "good":
-            self.window.show_message("\n".join([f"Calibration saved{what} to {path}.", *verdict_lines(verdict)]), MESSAGE_LEVELS[verdict.level])
+            self.shell.show_message("\n".join([f"Calibration saved{what} to {path}.", *verdict_lines(verdict)]), MESSAGE_LEVELS[verdict.level])
         else:
-            self.window.show_message(f"Calibration saved{what} to {path}.", "info")
+            self.shell.show_message(f"Calibration saved{what} to {path}.", "info")
         return True
 
     def _save_bad_anyway(self, reason: str) -> bool:
         """A calibration the checks call bad is saved only if the user insists (the answer defaults to No)."""
         answer = QMessageBox.question(
-            self.window, "Save a bad calibration?",
+            self.shell, "Save a bad calibration?",
             f"The checks judged this calibration bad:\n\n{reason}\n\nSave it anyway?",
             QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
         return answer == QMessageBox.Yes
@@ -541,9 +543,9 @@ class CalibrationController(QObject):
         """Write the calibration report of the geometry shown (in the worker)."""
         views = self.views
         if views is None or views.diagnostics is None:
-            self.window.show_message("There is no calibration to report on yet.")
+            self.shell.show_message("There is no calibration to report on yet.")
             return
-        path = self.window.ask_save_path("Save calibration report", ".html", "HTML report (*.html);;PDF report (*.pdf)")
+        path = self.shell.ask_save_path("Save calibration report", ".html", "HTML report (*.html);;PDF report (*.pdf)")
         if not path:
             return
         if path.lower().endswith(".pdf.html"):
@@ -554,13 +556,13 @@ class CalibrationController(QObject):
             write_report(path, report_inputs(session, cake=views.cake, pattern=views.pattern), diagnostics)
             return path
 
-        self.runner.submit("Writing the report", job, lambda p: self.window.show_message(f"Report saved to {p}.", "info"))
+        self.runner.submit("Writing the report", job, lambda p: self.shell.show_message(f"Report saved to {p}.", "info"))
 
     def load_poni(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self.window, "Load calibration", self.window.last_folder(), "pyFAI calibration (*.poni);;All files (*)")
+            self.shell, "Load calibration", self.shell.last_folder(), "pyFAI calibration (*.poni);;All files (*)")
         if path:
-            self.window.remember_folder(path)
+            self.shell.remember_folder(path)
             self.runner.submit(f"Loading {Path(path).name}", lambda task: self.session.load_poni(path), self._poni_loaded)
 
     def _poni_loaded(self, notes: list[str]) -> None:
@@ -569,6 +571,6 @@ class CalibrationController(QObject):
             self.panel.show_wavelength(self.session.wavelength)
         if self.session.raw_detector is not None:
             self.panel.select_detector(detector_label(self.session.raw_detector))
-        self.window.show_message("Calibration loaded." + "".join(f"\nNote: {n}" for n in notes), "info")
+        self.shell.show_message("Calibration loaded." + "".join(f"\nNote: {n}" for n in notes), "info")
         self.show_mask()
         self.geometry_changed()

@@ -11,14 +11,29 @@ from pathlib import Path
 from PyQt5.QtCore import Qt, pyqtSignal
 from PyQt5.QtGui import QKeySequence
 from PyQt5.QtWidgets import (
-    QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
-    QPushButton, QRadioButton, QScrollArea, QShortcut, QSpinBox, QTabWidget, QVBoxLayout, QWidget,
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QRadioButton,
+    QScrollArea,
+    QShortcut,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
 )
 
-from ..core.calibrants import list_calibrants
-from ..core.calibration import RefineOptions
-from ..core.detectors import detector_names
-from ..core.session import HC_KEV_A
+from ..core.calibration.pipeline import RefineOptions
+from ..core.calibration.session import HC_KEV_A
+from ..core.geometry.detectors import detector_names
+from ..core.io.calibrants import list_calibrants
 from ..peaks.ring_extraction import ExtractionOptions
 from .parameters_widget import ParametersWidget
 from .settings import Settings

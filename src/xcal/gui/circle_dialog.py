@@ -22,15 +22,23 @@ import pyqtgraph as pg
 from pyFAI.detectors import Detector
 from PyQt5.QtCore import Qt
 from PyQt5.QtWidgets import (
-    QCheckBox, QDialog, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget,
+    QCheckBox,
+    QDialog,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
 )
 
-from ..core.circle_calibration import distance_from_radius, ring_radius_px
-from ..core.circle_fit import CircleFit
-from ..core.circle_image import CircleOutcome, find_ring, fit_clicks, fit_traced
-from ..core.conics import Circle
-from ..core.detector_guess import DetectorGuess, guess_detector
+from ..core.circle.fit import CircleFit
+from ..core.circle.geometry import distance_from_radius, ring_radius_px
+from ..core.circle.image import CircleOutcome, find_ring, fit_clicks, fit_traced
 from ..core.errors import PickError
+from ..core.geometry.conics import Circle
+from ..core.geometry.detector_guess import DetectorGuess, guess_detector
 from .circle_panes import ImagePane
 from .circle_results import CircleResultsBox
 from .circle_settings import IMAGE, PARAMETERS, POINTS, CircleSettingsBox

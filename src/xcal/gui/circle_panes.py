@@ -14,7 +14,7 @@ import pyqtgraph as pg
 from PyQt5.QtCore import QPointF, pyqtSignal
 from PyQt5.QtGui import QColor
 
-from ..core.conics import Circle
+from ..core.geometry.conics import Circle
 from .image_view import ClickViewBox
 
 _GREEN = QColor(80, 255, 120)

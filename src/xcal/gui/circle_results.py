@@ -8,12 +8,20 @@ import pyqtgraph as pg
 from PyQt5.QtCore import Qt
 from PyQt5.QtGui import QColor
 from PyQt5.QtWidgets import (
-    QAbstractItemView, QGridLayout, QGroupBox, QHeaderView, QLabel, QPushButton, QTableWidget, QTableWidgetItem,
-    QVBoxLayout, QWidget,
+    QAbstractItemView,
+    QGridLayout,
+    QGroupBox,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
 )
 
-from ..core.circle_image import CircleOutcome
-from ..core.conics import Circle
+from ..core.circle.image import CircleOutcome
+from ..core.geometry.conics import Circle
 
 ROWS = (("centre", "Centre (x, y)"), ("radius", "Radius"), ("rms", "RMS"), ("distance", "Distance"), ("scale", "Scale λD/p"))
 

@@ -4,7 +4,7 @@ Three modes, as in MuscleX: the ring found on the calibration image automaticall
 on it, or no image at all (wavelength, distance and pixel size give the ring's radius). The ring's
 d-spacing comes from a calibrant's ring or is typed in Å or nm; the pixel size from a pyFAI
 detector that fits the image, or is typed for a generic detector of the image's shape. The detector
-shown says where it comes from (:mod:`~xcal.core.detector_guess`): a shape several detectors share
+shown says where it comes from (:mod:`~xcal.core.geometry.detector_guess`): a shape several detectors share
 is never decided silently, the user chooses among its candidates. A fixed centre keeps the user's
 beam centre and fits the radius only. Everything persists between runs.
 """
@@ -14,14 +14,23 @@ from __future__ import annotations
 from pyFAI.detectors import Detector
 from PyQt5.QtCore import Qt, pyqtSignal
 from PyQt5.QtWidgets import (
-    QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QRadioButton,
-    QSpinBox, QWidget,
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QRadioButton,
+    QSpinBox,
+    QWidget,
 )
 
-from ..core.calibrants import list_calibrants, load_calibrant
-from ..core.detector_guess import DetectorGuess
-from ..core.detectors import detector_names, make_detector
 from ..core.errors import XcalError
+from ..core.geometry.detector_guess import DetectorGuess
+from ..core.geometry.detectors import detector_names, make_detector
+from ..core.io.calibrants import list_calibrants, load_calibrant
 from .settings import Settings
 from .worker import describe_exception
 

@@ -1,6 +1,6 @@
 """The Diagnostics tab: the verdict on the current geometry, its plots, and the report button.
 
-The plots are drawn by :mod:`xcal.core.diagnostic_plots` (the report's own) into a PNG in the
+The plots are drawn by :mod:`xcal.core.calibration.diagnostic_plots` (the report's own) into a PNG in the
 worker, so the UI thread only shows a picture.
 """
 
@@ -10,7 +10,7 @@ from PyQt5.QtCore import Qt, pyqtSignal
 from PyQt5.QtGui import QPixmap
 from PyQt5.QtWidgets import QHBoxLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
-from ..core.diagnostics import Diagnostics
+from ..core.calibration.diagnostics import Diagnostics
 
 _COLOURS = {"good": "#2e7d32", "check": "#ef6c00", "bad": "#c62828"}
 

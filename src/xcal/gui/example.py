@@ -14,11 +14,11 @@ import fabio
 from pyFAI.detectors import detector_factory
 from pyFAI.geometry import Geometry
 
-from ..core.atomic import atomic_path
-from ..core.calibrants import load_calibrant
-from ..core.refinement import new_geometry
-from ..core.session import energy_to_wavelength
-from ..core.synthetic import ring_image
+from ..core.calibration.session import energy_to_wavelength
+from ..core.calibration.synthetic import ring_image
+from ..core.geometry.refinement import new_geometry
+from ..core.io.atomic import atomic_path
+from ..core.io.calibrants import load_calibrant
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 from PyQt5.QtCore import pyqtSignal
 from PyQt5.QtWidgets import QLabel, QMenu, QSpinBox, QToolBar, QToolButton, QWidget
 
-from ..core.images import split_hdf5_source
+from ..core.io.images import split_hdf5_source
 
 TRANSFORMS = (
     ("rot90", "Rotate ↺", "Rotate the image 90° counter-clockwise"),

@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from pyFAI.geometry import Geometry
-from pyqtgraph.exporters import ImageExporter
 from PyQt5.QtCore import QEvent, QObject, QPoint, QPointF, QRectF, Qt, pyqtSignal
 from PyQt5.QtGui import QColor
 from PyQt5.QtWidgets import QFileDialog, QHBoxLayout, QMenu, QMessageBox, QToolButton, QVBoxLayout, QWidget
+from pyqtgraph.exporters import ImageExporter
 
-from ..core.picks import PickGroup
+from ..core.calibration.picks import PickGroup
 from .levels_control import Contrast
 
 # Ring colours: distinct hues that stay visible on a grey image.

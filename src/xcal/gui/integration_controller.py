@@ -7,6 +7,7 @@ are built in the background as soon as the mode opens, so the first frame does n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,24 +16,35 @@ import numpy as np
 from PyQt5.QtCore import QObject
 from PyQt5.QtWidgets import QFileDialog
 
-from ..core.batch import BatchReport, BatchRunner, expand_sources
-from ..core.calibrants import load_calibrant
-from ..core.corrections import Corrections
-from ..core.errors import XcalError
-from ..core.images import image_files_in_folder, load_image, split_hdf5_source
-from ..core.integration import UNITS, IntegrationSettings, Integrator
-from ..core.outputs import CAKE_FORMATS, PATTERN_FORMATS, check_format_unit, write_cake
-from ..core.progress import Task
-from ..core.sample import (
-    Integrated, SampleFrame, batch_recipe, integrate_sample, line_positions, save_sample_pattern, static_mask,
-    working_corrections, working_sample,
+from ..core.beamtime.batch import BatchReport, BatchRunner, expand_sources
+from ..core.beamtime.sample import (
+    Integrated,
+    SampleFrame,
+    batch_recipe,
+    integrate_sample,
+    line_positions,
+    save_sample_pattern,
+    static_mask,
+    working_corrections,
+    working_sample,
 )
+from ..core.errors import XcalError
+from ..core.integration.corrections import Corrections
+from ..core.integration.integrator import UNITS, IntegrationSettings, Integrator
+from ..core.integration.outputs import CAKE_FORMATS, PATTERN_FORMATS, check_format_unit, write_cake
+from ..core.io.calibrants import load_calibrant
+from ..core.io.images import image_files_in_folder, load_image, split_hdf5_source
+from ..core.progress import Task
 from .image_view import position_text
 from .views import ring_contours
 from .worker import describe_exception
 
 if TYPE_CHECKING:
-    from .main_window import MainWindow
+    from ..core.calibration.session import CalibrationSession
+    from .integration_panel import IntegrationPanel
+    from .integration_view import IntegrationView
+    from .shell import Shell
+    from .worker import Runner
 
 _EMPTY = np.empty(0)
 
@@ -51,13 +63,10 @@ class Shown:
 class IntegrationController(QObject):
     """Wires the integration panel and views to the session's calibration."""
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.window = window
-        self.session = window.session
-        self.runner = window.runner
-        self.panel = window.integration_panel
-        self.view = window.integration_view
+    def __init__(self, shell: Shell, session: CalibrationSession, runner: Runner, panel: IntegrationPanel,
+                 view: IntegrationView, load_poni: Callable[[], None]) -> None:
+        super().__init__(panel)
+        self.shell, self.session, self.runner, self.panel, self.view = shell, session, runner, panel, view
         self.integrator = Integrator(sparse=True)
         self.active = False
         self.sample: SampleFrame | None = None
@@ -69,7 +78,7 @@ class IntegrationController(QObject):
         p.open_clicked.connect(self.open_dialog)
         p.step_clicked.connect(self.step_file)
         p.frame_chosen.connect(lambda frame: self.sample and self.load(self.sample.image.source, frame))
-        p.load_poni_clicked.connect(window.calibration.load_poni)
+        p.load_poni_clicked.connect(load_poni)
         p.settings_changed.connect(self.settings_changed)
         p.overlay_changed.connect(self._overlay_changed)
         p.phase_file_clicked.connect(self._choose_phase_file)
@@ -125,7 +134,7 @@ class IntegrationController(QObject):
         try:
             return self.panel.settings(self.view.pattern.unit)
         except XcalError as exc:
-            self.window.show_message(str(exc))
+            self.shell.show_message(str(exc))
             return None
 
     def settings_changed(self) -> None:
@@ -134,9 +143,9 @@ class IntegrationController(QObject):
 
     # -- sample images ---------------------------------------------------------------------------------
     def open_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self.window, "Load a sample image", self.window.last_folder(), "All files (*)")
+        path, _ = QFileDialog.getOpenFileName(self.shell, "Load a sample image", self.shell.last_folder(), "All files (*)")
         if path:
-            self.window.remember_folder(path)
+            self.shell.remember_folder(path)
             self.load(path)
 
     def step_file(self, step: int) -> None:
@@ -147,13 +156,13 @@ class IntegrationController(QObject):
         try:
             files = image_files_in_folder(path)
         except OSError as exc:
-            self.window.show_message(f"Cannot list the folder {path.parent}: {exc}")
+            self.shell.show_message(f"Cannot list the folder {path.parent}: {exc}")
             return
         index = files.index(path) + step if path in files else -1
         if 0 <= index < len(files):
             self.load(str(files[index]))
         else:
-            self.window.statusBar().showMessage("No previous file." if step < 0 else "No next file.", 3000)
+            self.shell.statusBar().showMessage("No previous file." if step < 0 else "No next file.", 3000)
 
     def load(self, source: str, frame: int = 0) -> None:
         """Load a sample frame and integrate it (a newer request replaces one not started)."""
@@ -225,12 +234,12 @@ class IntegrationController(QObject):
         try:
             self.phase = np.asarray(load_calibrant(name_or_path).dspacing, dtype=float)
         except Exception as exc:  # noqa: BLE001 - XcalError, or a bug shown as "Unexpected error"
-            self.window.show_message(describe_exception(exc))
+            self.shell.show_message(describe_exception(exc))
             return False
         return True
 
     def _choose_phase_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self.window, "d-spacing file of a phase", self.window.last_folder(),
+        path, _ = QFileDialog.getOpenFileName(self.shell, "d-spacing file of a phase", self.shell.last_folder(),
                                               "d-spacing files (*.D *.d *.dat *.txt);;All files (*)")
         if path and self._set_phase(path):
             self.panel.overlay_box.setCurrentIndex(self.panel.overlay_box.findData("phase"))
@@ -238,7 +247,7 @@ class IntegrationController(QObject):
 
     # -- corrections -----------------------------------------------------------------------------------
     def _choose_correction(self, kind: str) -> None:
-        path, _ = QFileDialog.getOpenFileName(self.window, f"{kind.capitalize()} image", self.window.last_folder(),
+        path, _ = QFileDialog.getOpenFileName(self.shell, f"{kind.capitalize()} image", self.shell.last_folder(),
                                               "All files (*)")
         if path:
             self._set_correction(kind, path)
@@ -263,16 +272,16 @@ class IntegrationController(QObject):
     # -- saving ------------------------------------------------------------------------------------------
     def _save_path(self, title: str, formats: tuple[str, ...], default: str) -> str:
         if self.sample is None:
-            self.window.show_message("Load a sample image first.")
+            self.shell.show_message("Load a sample image first.")
             return ""
         stem = Path(split_hdf5_source(self.sample.image.source)[0]).stem
-        suggestion = str(Path(self.window.last_folder()) / f"{stem}.{default}")
+        suggestion = str(Path(self.shell.last_folder()) / f"{stem}.{default}")
         filters = f"{title} ({' '.join('*.' + f for f in formats)});;All files (*)"
-        path, _ = QFileDialog.getSaveFileName(self.window, title, suggestion, filters)
+        path, _ = QFileDialog.getSaveFileName(self.shell, title, suggestion, filters)
         if path and Path(path).suffix.lower().lstrip(".") not in formats:
             path += f".{default}"
         if path:
-            self.window.remember_folder(path)
+            self.shell.remember_folder(path)
         return path
 
     def save_pattern(self) -> None:
@@ -287,7 +296,7 @@ class IntegrationController(QObject):
             save_sample_pattern(path, self.session, sample, self.integrator, settings, corrections)
 
         self.runner.submit("Saving the pattern", job,
-                           lambda _: self.window.show_message(f"Pattern saved to {path}.", "info"), blocking=False)
+                           lambda _: self.shell.show_message(f"Pattern saved to {path}.", "info"), blocking=False)
 
     def save_cake(self) -> None:
         path = self._save_path("Save cake", CAKE_FORMATS, "tif")
@@ -295,11 +304,11 @@ class IntegrationController(QObject):
             return
         cake, lines, title = self.shown.integrated.cake, self.shown.cake_lines, self.sample.image.name
         self.runner.submit("Saving the cake", lambda task: write_cake(path, cake, lines, title),
-                           lambda _: self.window.show_message(f"Cake saved to {path}.", "info"), blocking=False)
+                           lambda _: self.shell.show_message(f"Cake saved to {path}.", "info"), blocking=False)
 
     # -- batch -------------------------------------------------------------------------------------------
     def _choose_folder(self, picker, title: str) -> None:
-        path = QFileDialog.getExistingDirectory(self.window, title, picker.path or self.window.last_folder())
+        path = QFileDialog.getExistingDirectory(self.shell, title, picker.path or self.shell.last_folder())
         if path:
             picker.set_path(path)
 
@@ -311,12 +320,12 @@ class IntegrationController(QObject):
         if settings is None:
             return
         if not folder:
-            self.window.show_message("Choose the folder of images to integrate.")
+            self.shell.show_message("Choose the folder of images to integrate.")
             return
         output = p.batch_output.path or str(Path(folder) / "integrated")
         formats = p.batch_formats
         if not formats and not p.batch_cake_box.isChecked():
-            self.window.show_message("Choose at least one output format.")
+            self.shell.show_message("Choose at least one output format.")
             return
         try:
             for fmt in formats:
@@ -324,7 +333,7 @@ class IntegrationController(QObject):
             recipe = batch_recipe(self.session, settings, output, formats, ("tif",) if p.batch_cake_box.isChecked() else (),
                                   self.corrections, p.overwrite_box.isChecked())
         except XcalError as exc:
-            self.window.show_message(str(exc))
+            self.shell.show_message(str(exc))
             return
         pattern, workers = p.batch_glob.text().strip() or "*", p.workers_box.value()
 
@@ -342,5 +351,5 @@ class IntegrationController(QObject):
         summary = report.summary()
         self.panel.batch_summary.setPlainText(summary)
         level = "error" if report.failed else "info"
-        self.window.show_message(summary.splitlines()[0] + (" See the batch summary for the files that failed."
+        self.shell.show_message(summary.splitlines()[0] + (" See the batch summary for the files that failed."
                                                            if report.failed else ""), level)

@@ -8,13 +8,27 @@ from __future__ import annotations
 
 from PyQt5.QtCore import Qt, pyqtSignal
 from PyQt5.QtWidgets import (
-    QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit,
-    QPushButton, QScrollArea, QSlider, QSpinBox, QToolButton, QVBoxLayout, QWidget,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QSlider,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
 )
 
-from ..core.calibrants import list_calibrants
-from ..core.integration import IntegrationSettings
-from ..core.outputs import PATTERN_FORMATS
+from ..core.integration.integrator import IntegrationSettings
+from ..core.integration.outputs import PATTERN_FORMATS
+from ..core.io.calibrants import list_calibrants
 from .settings import Settings
 
 CORRECTIONS = ("dark", "flat", "background")

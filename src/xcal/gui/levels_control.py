@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt5.QtCore import QObject, pyqtSignal
+from PyQt5.QtCore import QObject
 from PyQt5.QtWidgets import QActionGroup, QCheckBox, QComboBox, QMenu, QToolButton
 
 from .colormaps import COLORMAPS, DEFAULT_COLORMAP, colormap, colormap_icon

@@ -14,28 +14,41 @@ from pathlib import Path
 from PyQt5.QtCore import QByteArray, Qt
 from PyQt5.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PyQt5.QtWidgets import (
-    QFileDialog, QInputDialog, QLabel, QListWidget, QMainWindow, QMessageBox, QProgressBar, QPushButton, QShortcut,
-    QSplitter, QStackedWidget, QTabWidget, QVBoxLayout, QWidget,
+    QFileDialog,
+    QInputDialog,
+    QLabel,
+    QListWidget,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QShortcut,
+    QSplitter,
+    QStackedWidget,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
 )
 
-from ..core.detectors import suggest_detectors
-from ..core.images import HDF5_EXTENSIONS, Image, hdf5_datasets, image_files_in_folder, split_hdf5_source
-from ..core.transforms import ImageTransform
-from ..core.session import CalibrationSession
+from ..core.calibration.session import CalibrationSession
+from ..core.geometry.detectors import suggest_detectors
+from ..core.geometry.transforms import ImageTransform
+from ..core.io.images import HDF5_EXTENSIONS, Image, hdf5_datasets, image_files_in_folder, split_hdf5_source
 from .calibration_controller import CalibrationController
 from .calibration_panel import CalibrationPanel
 from .diagnostics_view import DiagnosticsView
 from .example import EXAMPLE, make_example
 from .image_toolbar import ImageToolbar
 from .image_view import ImageView, position_text
-from .mask_controller import MaskController
 from .integration_controller import IntegrationController
 from .integration_panel import IntegrationPanel
 from .integration_view import IntegrationView
+from .mask_controller import MaskController
 from .mask_panel import MaskPanel
 from .messages import MessageBar
 from .plot_views import CakeView, PatternView
 from .settings import Settings
+from .shell import CalibrationViews
 from .worker import Runner
 
 MODES = ("Calibration", "Mask", "Integration")
@@ -111,9 +124,13 @@ class MainWindow(QMainWindow):
             status.addPermanentWidget(widget)
         self._show_busy(False)
 
-        self.calibration = CalibrationController(self)
-        self.masking = MaskController(self)
-        self.integration = IntegrationController(self)
+        views = CalibrationViews(self.image_view, self.cake_view, self.pattern_view, self.diagnostics_view, self.tabs)
+        self.calibration = CalibrationController(self, self.session, self.runner, self.panel, views,
+                                                 self.in_calibration_mode)
+        self.masking = MaskController(self, self.session, self.runner, self.mask_panel, views,
+                                      self.calibration.request_views)
+        self.integration = IntegrationController(self, self.session, self.runner, self.integration_panel,
+                                                 self.integration_view, self.calibration.load_poni)
         self._connect()
         self._load_settings()
 

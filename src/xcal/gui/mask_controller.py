@@ -16,16 +16,19 @@ from typing import TYPE_CHECKING
 from PyQt5.QtCore import QObject
 from PyQt5.QtWidgets import QFileDialog
 
-from ..core.bad_pixel_search import BadPixelSearch, search_bad_pixels
-from ..core.hot_pixels import BadPixels
-from ..core.images import split_hdf5_source
-from ..core.masks import MASK_SUFFIXES, MaskModel
+from ..core.calibration.bad_pixel_search import BadPixelSearch, search_bad_pixels
+from ..core.io.images import split_hdf5_source
+from ..core.masks.hot_pixels import BadPixels
+from ..core.masks.model import MASK_SUFFIXES, MaskModel
 from .mask_panel import TOOLS
 from .mask_tools import Apply, MaskTools, OffImageWatch
 from .worker import describe_exception
 
 if TYPE_CHECKING:
-    from .main_window import MainWindow
+    from ..core.calibration.session import CalibrationSession
+    from .mask_panel import MaskPanel
+    from .shell import CalibrationViews, Shell
+    from .worker import Runner
 
 _SAVE_FORMATS = ((".mask", "Dioptas mask"), (".edf", "pyFAI / Fit2D mask"), (".npy", "NumPy array"))
 _OPEN_FILTER = "Masks (*.mask *.edf *.npy *.tif *.tiff);;All files (*)"
@@ -34,13 +37,12 @@ _OPEN_FILTER = "Masks (*.mask *.edf *.npy *.tif *.tiff);;All files (*)"
 class MaskController(QObject):
     """Wires the mask panel and the drawing tools to ``session.mask``."""
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.window = window
-        self.session = window.session
-        self.runner = window.runner
-        self.panel = window.mask_panel
-        self.tools = MaskTools(window.image_view, self)
+    def __init__(self, shell: Shell, session: CalibrationSession, runner: Runner, panel: MaskPanel,
+                 views: CalibrationViews, mask_changed: Callable[[], None]) -> None:
+        super().__init__(panel)
+        self.shell, self.session, self.runner, self.panel, self.ui = shell, session, runner, panel, views
+        self.mask_changed = mask_changed  # the cake and pattern follow the mask
+        self.tools = MaskTools(views.image_view, self)
         self.suggestion: BadPixels | None = None
         p = self.panel
         p.tool_changed.connect(self._tool_changed)
@@ -62,10 +64,10 @@ class MaskController(QObject):
         p.style_changed.connect(self._style_changed)
         p.escape_pressed.connect(self._escape)
         self.tools.drawn.connect(self._drawn)
-        self.tools.hint.connect(lambda text: self.window.statusBar().showMessage(text, 6000))
-        self.tools.refused.connect(lambda text: self.window.show_message(text, "warning"))
-        self.off_image = OffImageWatch({"cake": window.cake_view.plot.viewport(),
-                                        "pattern": window.pattern_view.plot.viewport()}, self)
+        self.tools.hint.connect(lambda text: self.shell.statusBar().showMessage(text, 6000))
+        self.tools.refused.connect(lambda text: self.shell.show_message(text, "warning"))
+        self.off_image = OffImageWatch({"cake": views.cake_view.plot.viewport(),
+                                        "pattern": views.pattern_view.plot.viewport()}, self)
         self.off_image.used.connect(self._used_off_image)
         self._point_radius_changed(p.point_radius_box.value())
 
@@ -77,7 +79,7 @@ class MaskController(QObject):
     def set_active(self, active: bool) -> None:
         """Entering the Mask mode shows the user's mask alone; leaving it gives the image back to the others."""
         self.tools.set_active(active)
-        self.window.image_view.mask_item.setVisible(not active)
+        self.ui.image_view.mask_item.setVisible(not active)
         self.refresh()
         if active and self.tools.tool == "arc":
             self._prepare_arc()
@@ -103,22 +105,22 @@ class MaskController(QObject):
 
     def _changed(self, label: str, count: int) -> None:
         self.refresh()
-        self.window.statusBar().showMessage(f"{label}: {count:,} pixels changed.".replace(",", " "), 5000)
+        self.shell.statusBar().showMessage(f"{label}: {count:,} pixels changed.".replace(",", " "), 5000)
         if count:
-            self.window.calibration.request_views()  # the cake and pattern follow the mask
+            self.mask_changed()  # the cake and pattern follow the mask
 
     def _style_changed(self) -> None:
-        self.window.image_view.set_mask_style(self.panel.color, self.panel.opacity)
+        self.ui.image_view.set_mask_style(self.panel.color, self.panel.opacity)
         self.refresh()
 
     # -- running operations ------------------------------------------------------------------------
     def _ready(self) -> MaskModel | None:
         """The mask to edit, or None (with the reason shown) if there is none or the session is busy."""
         if self.session.mask is None or self.session.raw is None:
-            self.window.show_message("Load an image first: the mask is drawn on it.")
+            self.shell.show_message("Load an image first: the mask is drawn on it.")
             return None
         if self.runner.blocking:
-            self.window.statusBar().showMessage("Busy: wait for the running task or press Cancel.", 3000)
+            self.shell.statusBar().showMessage("Busy: wait for the running task or press Cancel.", 3000)
             return None
         return self.session.mask
 
@@ -130,7 +132,7 @@ class MaskController(QObject):
         try:
             count = operation(mask)
         except Exception as exc:  # noqa: BLE001 - XcalError, or a bug shown as "Unexpected error"
-            self.window.show_message(describe_exception(exc))
+            self.shell.show_message(describe_exception(exc))
             return False
         self._changed(label, count)
         return True
@@ -144,7 +146,7 @@ class MaskController(QObject):
     def _tool_changed(self, tool: str) -> None:
         self.tools.set_tool(tool)
         if self.active and tool != "pan":
-            self.window.tabs.setCurrentWidget(self.window.image_view)  # a shape is drawn on the image
+            self.ui.tabs.setCurrentWidget(self.ui.image_view)  # a shape is drawn on the image
         if tool == "arc":
             self._prepare_arc()
 
@@ -154,7 +156,7 @@ class MaskController(QObject):
         if not self.active or tool == "pan":
             return
         name = next(text for key, text, _, _ in TOOLS if key == tool)
-        self.window.show_message(f"The {name} tool draws on the image only: the {view} shows what the mask leaves out "
+        self.shell.show_message(f"The {name} tool draws on the image only: the {view} shows what the mask leaves out "
                                  "but cannot be drawn on. Go back to the Image tab to draw.", "warning")
 
     def _point_radius_changed(self, radius: int) -> None:
@@ -206,10 +208,10 @@ class MaskController(QObject):
         label = step(mask)
         self.refresh()
         if label is None:
-            self.window.statusBar().showMessage(f"Nothing to {what.lower()}.", 3000)
+            self.shell.statusBar().showMessage(f"Nothing to {what.lower()}.", 3000)
             return
-        self.window.statusBar().showMessage(f"{what} {label}.", 3000)
-        self.window.calibration.request_views()
+        self.shell.statusBar().showMessage(f"{what} {label}.", 3000)
+        self.mask_changed()
 
     def find_bad_pixels(self, sigma: float) -> None:
         """Search in the worker: against the pixels at one 2θ on a good calibration, else a median filter (said why)."""
@@ -224,12 +226,12 @@ class MaskController(QObject):
             found = search.found
             result = f"Found {int(found.hot.sum())} hot and {int(found.dead.sum())} dead pixels." if found.mask.any() \
                 else "No hot or dead pixels found."
-            self.window.show_message(f"{result} {search.note}", "warning")
+            self.shell.show_message(f"{result} {search.note}", "warning")
 
     def show_suggestion(self, found: BadPixels | None) -> None:
         """Show found pixels for the user to accept; nothing found is said, not shown."""
         if found is not None and not found.mask.any():
-            self.window.show_message(f"No hot or dead pixels found ({found.method}).", "info")
+            self.shell.show_message(f"No hot or dead pixels found ({found.method}).", "info")
             found = None
         self.suggestion = found
         self.tools.show_suggestion(None if found is None else found.mask)
@@ -248,10 +250,10 @@ class MaskController(QObject):
     # -- files -------------------------------------------------------------------------------------
     def load(self, add: bool) -> None:
         title = "Add a mask" if add else "Load a mask"
-        path, _ = QFileDialog.getOpenFileName(self.window, title, self.window.last_folder(), _OPEN_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self.shell, title, self.shell.last_folder(), _OPEN_FILTER)
         if not path:
             return
-        self.window.remember_folder(path)
+        self.shell.remember_folder(path)
         name = Path(path).name
         self._run(f"Adding {name}" if add else f"Loading {name}", lambda m: self.session.load_mask(path, add))
 
@@ -261,17 +263,17 @@ class MaskController(QObject):
         path = self._ask_save_path()
         if path:
             self.runner.submit(f"Saving {Path(path).name}", lambda task: self.session.save_mask(path),
-                               lambda _: self.window.show_message(f"Mask saved to {path}.", "info"))
+                               lambda _: self.shell.show_message(f"Mask saved to {path}.", "info"))
 
     def _ask_save_path(self) -> str:
         """A mask file name; the chosen format's suffix is added unless the name has a mask suffix."""
         stem = Path(split_hdf5_source(self.session.raw.source)[0]).stem
         filters = [f"{name} (*{suffix})" for suffix, name in _SAVE_FORMATS]
-        default = Path(self.window.last_folder()) / f"{stem}.mask"
-        path, chosen = QFileDialog.getSaveFileName(self.window, "Save mask", str(default), ";;".join(filters))
+        default = Path(self.shell.last_folder()) / f"{stem}.mask"
+        path, chosen = QFileDialog.getSaveFileName(self.shell, "Save mask", str(default), ";;".join(filters))
         if not path:
             return ""
         if Path(path).suffix.lower() not in (*MASK_SUFFIXES, ".tif", ".tiff"):
             path += _SAVE_FORMATS[filters.index(chosen)][0] if chosen in filters else ".mask"
-        self.window.remember_folder(path)
+        self.shell.remember_folder(path)
         return path

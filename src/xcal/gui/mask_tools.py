@@ -1,7 +1,7 @@
 """Drawing mask shapes on the image with the mouse, and the mask overlays of the Mask mode.
 
 The tools turn mouse gestures on the :class:`~.image_view.ImageView` into a finished shape:
-a label and a function that applies it to a :class:`~xcal.core.masks.MaskModel`. While a shape
+a label and a function that applies it to a :class:`~xcal.core.masks.model.MaskModel`. While a shape
 is drawn, a preview follows the mouse. The tools never change the mask themselves: the
 controller applies the shape, so undo, refusals and redraws stay in one place.
 
@@ -20,8 +20,8 @@ from PyQt5.QtCore import QEvent, QObject, QRectF, Qt, pyqtSignal
 from PyQt5.QtGui import QColor
 from PyQt5.QtWidgets import QWidget
 
-from ..core.mask_shapes import sector, short_arc
-from ..core.masks import MaskModel
+from ..core.masks.model import MaskModel
+from ..core.masks.shapes import sector, short_arc
 from .image_view import ImageView
 
 Apply = Callable[[MaskModel, bool], int]  # (mask, True to mask / False to unmask) -> pixels changed

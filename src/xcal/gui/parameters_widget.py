@@ -13,13 +13,26 @@ import numpy as np
 from pyFAI.geometry import Geometry
 from PyQt5.QtCore import Qt, pyqtSignal
 from PyQt5.QtWidgets import (
-    QAbstractItemView, QCheckBox, QDoubleSpinBox, QGridLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
-    QListWidget, QPushButton, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget,
+    QAbstractItemView,
+    QCheckBox,
+    QDoubleSpinBox,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
 )
 
-from ..core.poni import to_fit2d
-from ..core.refinement import DEFAULT_FIX, FitResult, make_geometry
-from ..core.session import HistoryEntry
+from ..core.calibration.session import HistoryEntry
+from ..core.geometry.refinement import DEFAULT_FIX, FitResult, make_geometry
+from ..core.io.poni import to_fit2d
 
 
 @dataclass(frozen=True)

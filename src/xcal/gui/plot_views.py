@@ -16,10 +16,18 @@ import pyqtgraph as pg
 from PyQt5.QtCore import QEvent, QObject, QPoint, QPointF, QRectF, Qt, pyqtSignal
 from PyQt5.QtGui import QColor
 from PyQt5.QtWidgets import (
-    QComboBox, QHBoxLayout, QLabel, QMenu, QProgressBar, QStackedWidget, QToolButton, QVBoxLayout, QWidget,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QProgressBar,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
 )
 
-from ..core.integration import UNITS, Cake, Pattern
+from ..core.integration.integrator import UNITS, Cake, Pattern
 from .image_view import ClickViewBox, view_menu
 from .levels_control import Contrast
 from .worker import Job

@@ -14,7 +14,7 @@ from html import escape
 from PyQt5.QtCore import Qt, pyqtSignal
 from PyQt5.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QToolButton, QVBoxLayout, QWidget
 
-from ..core.trust import TrustReport
+from ..core.calibration.trust import TrustReport
 
 # background, text, border: the message strip's palette, plus green for good and grey for "not checked"
 _STYLES = {

@@ -12,12 +12,12 @@ import contourpy
 import numpy as np
 from pyFAI.geometry import Geometry
 
-from ..core.diagnostic_plots import overview_png
-from ..core.diagnostics import Diagnostics, diagnose_session
+from ..core.calibration.diagnostic_plots import overview_png
+from ..core.calibration.diagnostics import Diagnostics, diagnose_session
+from ..core.calibration.session import CalibrationSession
 from ..core.errors import XcalError
-from ..core.integration import Cake, Pattern, calibrant_positions
+from ..core.integration.integrator import Cake, Pattern, calibrant_positions
 from ..core.progress import Task
-from ..core.session import CalibrationSession
 
 _EMPTY = np.empty(0)
 

@@ -13,7 +13,7 @@ from typing import Protocol
 import numpy as np
 from pyFAI.geometry import Geometry
 
-from ..core.refinement import PointModel
+from ..core.geometry.refinement import PointModel
 
 
 class RingCoordinate(Protocol):

@@ -12,12 +12,12 @@ import numpy as np
 from pyFAI.blob_detection import BlobDetection
 from pyFAI.massif import Massif
 
-from ..core.conics import circles_through, fit_circle, fit_ellipse
 from ..core.errors import PickError
-from ..core.refinement import mad_outliers
+from ..core.geometry.conics import circles_through, fit_circle, fit_ellipse
+from ..core.geometry.refinement import mad_outliers
 from .coordinates import EllipseCoordinate
-from .quiet import quiet
 from .faint_rings import find_faint_rings
+from .quiet import quiet
 from .ring_finder import RingSearch
 from .sector_peaks import annulus_pixels, sector_points
 
@@ -270,7 +270,7 @@ def ridge_circle(data: np.ndarray, invalid: np.ndarray, row: float, col: float, 
     centre lies along it, at a distance tried over a log-spaced range on both sides. Each
     candidate is scored by ``_ring_contrast`` over its whole visible arc.
     """
-    from ..core.conics import Circle
+    from ..core.geometry.conics import Circle
 
     h, w = data.shape
     r0, r1 = max(int(row) - half, 0), min(int(row) + half + 1, h)

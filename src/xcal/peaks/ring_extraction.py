@@ -13,8 +13,8 @@ import numpy as np
 from pyFAI.geometry import Geometry
 
 from ..core.errors import PickError
+from ..core.geometry.refinement import ControlPoints, PointModel, ring_tth
 from ..core.progress import Task, ensure_task
-from ..core.refinement import ControlPoints, PointModel, ring_tth
 from .coordinates import GeometryCoordinate
 from .quiet import quiet
 from .sector_peaks import Candidates, SectorPoints, sector_points

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage, signal
 
-from ..core.conics import fit_circle
-from ..core.refinement import mad_outliers
+from ..core.geometry.conics import fit_circle
+from ..core.geometry.refinement import mad_outliers
 
 TARGET_SIZE = 512  # binned image size: enough resolution for a first centre, fast on 4 Mpx
 MAX_VOTERS = 4000  # ridge pixels voting in the accumulator

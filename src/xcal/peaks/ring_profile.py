@@ -17,8 +17,8 @@ import numpy as np
 from pyFAI.geometry import Geometry
 from scipy import ndimage, signal
 
-from ..core.detectors import pixel_size
-from ..core.refinement import PointModel
+from ..core.geometry.detectors import pixel_size
+from ..core.geometry.refinement import PointModel
 
 MAX_BLOCKS = 1_200_000  # ρ is computed per pixel up to this size, per b×b block beyond
 BIN_PX = 0.5  # profile bin width in pixels of ρ

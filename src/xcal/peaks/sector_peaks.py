@@ -17,7 +17,6 @@ import numpy as np
 
 from .coordinates import EllipseCoordinate, RingCoordinate
 
-
 CENTROID_PASSES = 3  # the centroid settles within 1e-3 of a bin after three
 
 

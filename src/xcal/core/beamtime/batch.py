@@ -12,8 +12,8 @@ import glob
 import multiprocessing
 import os
 import time
-from collections.abc import Iterable
 from collections import deque
+from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -21,12 +21,12 @@ from pathlib import Path
 
 from pyFAI.geometry import Geometry
 
-from .atomic import check_writable, remove_stale_temporaries
+from ..errors import Cancelled, XcalError
+from ..io.atomic import check_writable, remove_stale_temporaries
+from ..io.images import HDF5_EXTENSIONS, frame_count, image_files_in_folder, load_image, split_hdf5_source
+from ..io.poni import read_poni, resolve_legacy
+from ..progress import Task, ensure_task
 from .batch_job import Item, ItemResult, Recipe, Worker, failure_reason, init_worker, process_item
-from .errors import Cancelled, XcalError
-from .images import HDF5_EXTENSIONS, frame_count, image_files_in_folder, load_image, split_hdf5_source
-from .poni import read_poni, resolve_legacy
-from .progress import Task, ensure_task
 
 DEFAULT_WORKERS = 2
 # Starting worker processes costs seconds (each imports pyFAI): fewer frames run in this process.
@@ -38,7 +38,7 @@ def _context() -> multiprocessing.context.BaseContext:
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["xcal.core.batch_job"])
+    context.set_forkserver_preload(["xcal.core.beamtime.batch_job"])
     return context
 
 

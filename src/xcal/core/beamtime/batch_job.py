@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 from pyFAI.geometry import Geometry
 
-from .atomic import process_running
-from .corrections import Corrections
-from .detectors import detector_mask
-from .errors import ImageError, XcalError
-from .images import load_image
-from .integration import IntegrationSettings, Integrator
-from .outputs import SIGMA_FORMATS, write_cake, write_pattern
+from ..errors import ImageError, XcalError
+from ..geometry.detectors import detector_mask
+from ..integration.corrections import Corrections
+from ..integration.integrator import IntegrationSettings, Integrator
+from ..integration.outputs import SIGMA_FORMATS, write_cake, write_pattern
+from ..io.atomic import process_running
+from ..io.images import load_image
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from ..errors import Cancelled, XcalError
+from ..io.images import split_hdf5_source
+from ..progress import Task, ensure_task
 from .batch import BatchReport, pending, prepare_output_folder, written_by_this_run
 from .batch_job import Item, ItemResult, Recipe, process_item
-from .errors import Cancelled, XcalError
-from .images import split_hdf5_source
-from .progress import Task, ensure_task
 
 
 def _distributed():

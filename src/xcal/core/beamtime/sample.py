@@ -15,16 +15,16 @@ import numpy as np
 from pyFAI.detectors import Detector
 from pyFAI.geometry import Geometry
 
+from ..calibration.session import CalibrationSession
+from ..errors import FitError, ImageError
+from ..geometry.detectors import detector_mask
+from ..geometry.transforms import ImageTransform, raw_geometry
+from ..integration import outputs
+from ..integration.corrections import Corrections
+from ..integration.integrator import Cake, IntegrationSettings, Integrator, Pattern, calibrant_positions
+from ..integration.outputs import geometry_header, pattern_format, write_pattern
+from ..io.images import Image
 from .batch_job import Recipe
-from .corrections import Corrections
-from .detectors import detector_mask
-from .errors import FitError, ImageError
-from .images import Image
-from .integration import Cake, IntegrationSettings, Integrator, Pattern, calibrant_positions
-from . import outputs
-from .outputs import geometry_header, pattern_format, write_pattern
-from .session import CalibrationSession
-from .transforms import ImageTransform, raw_geometry
 
 
 @dataclass(eq=False)

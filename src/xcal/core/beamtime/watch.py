@@ -15,11 +15,11 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from ..errors import Cancelled, XcalError
+from ..io.images import image_files_in_folder, split_hdf5_source
+from ..progress import Task, ensure_task
 from .batch import BatchReport, expand_sources
 from .batch_job import Item, ItemResult
-from .errors import Cancelled, XcalError
-from .images import image_files_in_folder, split_hdf5_source
-from .progress import Task, ensure_task
 
 RunItems = Callable[[list[Item], Task], BatchReport]
 State = tuple[int, int]  # size, modification time (ns)

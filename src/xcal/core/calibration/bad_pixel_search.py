@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from pyFAI.geometry import Geometry
 
-from .hot_pixels import BadPixels, find_bad_pixels
-from .progress import Task, ensure_task
+from ..masks.hot_pixels import BadPixels, find_bad_pixels
+from ..progress import Task, ensure_task
 from .session import CalibrationSession
 
 _FALLBACK = "pixels were compared with their 3 × 3 neighbours (median filter), not with the pixels at the same 2θ"

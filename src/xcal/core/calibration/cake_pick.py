@@ -14,7 +14,7 @@ import numpy as np
 from pyFAI.geometry import Geometry
 from scipy.optimize import least_squares
 
-from .errors import PickError
+from ..errors import PickError
 from .picks import PickGroup
 from .session import CalibrationSession
 

@@ -2,7 +2,7 @@
 
 Each ``draw_*`` function draws on an Axes it is given, so the report lays out its own pages and
 the GUI can embed a matplotlib canvas; no pyplot, no global state (safe in a worker thread).
-The GUI's pyqtgraph views can instead use the arrays of :mod:`xcal.core.diagnostics` directly,
+The GUI's pyqtgraph views can instead use the arrays of :mod:`xcal.core.calibration.diagnostics` directly,
 plus :func:`harmonic_curve` and :func:`map_extent` here.
 """
 
@@ -14,8 +14,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from ..integration.integrator import UNITS, Cake, Pattern
 from .diagnostics import HARMONIC_MIN_COVERAGE_DEG, Correlations, Diagnostics, RingDiagnostics, Straightness
-from .integration import UNITS, Cake, Pattern
 
 MAX_LEGEND = 12
 

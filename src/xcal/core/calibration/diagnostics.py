@@ -20,12 +20,12 @@ import numpy as np
 from pyFAI.geometry import Geometry
 from pyFAI.integrator.azimuthal import AzimuthalIntegrator
 
-from ..peaks.coordinates import GeometryCoordinate
-from ..peaks.ring_extraction import ExtractionOptions, extract_rings, search_windows
-from .calibration import CalibrationResult
-from .errors import FitError, XcalError
-from .integration import Cake
-from .refinement import ControlPoints, FitResult, PointModel, geometry_values, radial_pixel_gradient, ring_tth
+from ...peaks.coordinates import GeometryCoordinate
+from ...peaks.ring_extraction import ExtractionOptions, extract_rings, search_windows
+from ..errors import FitError, XcalError
+from ..geometry.refinement import ControlPoints, FitResult, PointModel, geometry_values, radial_pixel_gradient, ring_tth
+from ..integration.integrator import Cake
+from .pipeline import CalibrationResult
 
 if TYPE_CHECKING:
     from .session import CalibrationSession

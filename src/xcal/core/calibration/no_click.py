@@ -15,15 +15,15 @@ from dataclasses import dataclass
 import numpy as np
 from pyFAI.geometry import Geometry
 
-from ..peaks.faint_rings import find_faint_rings
-from ..peaks.ring_extraction import extract_rings
-from ..peaks.ring_finder import FoundRing, RingSearch, find_rings
-from .calibration import CalibrationResult, RefineOptions, refine_calibration, refine_on_points
-from .detectors import pixel_size
-from .errors import FitError, PickError
-from .initial_guess import guess_geometries
-from .progress import Task, ensure_task
-from .refinement import ControlPoints, FitResult, ring_tth
+from ...peaks.faint_rings import find_faint_rings
+from ...peaks.ring_extraction import extract_rings
+from ...peaks.ring_finder import FoundRing, RingSearch, find_rings
+from ..errors import FitError, PickError
+from ..geometry.detectors import pixel_size
+from ..geometry.initial_guess import guess_geometries
+from ..geometry.refinement import ControlPoints, FitResult, ring_tth
+from ..progress import Task, ensure_task
+from .pipeline import CalibrationResult, RefineOptions, refine_calibration, refine_on_points
 from .ring_indexing import Indexing, index_rings
 
 ANCHOR_WEIGHT = 0.01

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_write_text
-from .errors import PickError
-from .file_checks import decimal_number, file_problem, os_error_reason
-from .refinement import ControlPoints
+from ..errors import PickError
+from ..geometry.refinement import ControlPoints
+from ..io.atomic import atomic_write_text
+from ..io.file_checks import decimal_number, file_problem, os_error_reason
 
 
 @dataclass

@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from pyFAI.geometry import Geometry
 
-from ..peaks.ring_extraction import ExtractionOptions, extract_rings, image_tth_range, visible_rings
-from .errors import FitError, PickError
-from .initial_guess import guess_geometries
-from .progress import Task, ensure_task
-from .refinement import DEFAULT_FIX, ControlPoints, FitResult, geometry_values, mad_outliers, refine, ring_tth
-
+from ...peaks.ring_extraction import ExtractionOptions, extract_rings, image_tth_range, visible_rings
+from ..errors import FitError, PickError
+from ..geometry.initial_guess import guess_geometries
+from ..geometry.refinement import DEFAULT_FIX, ControlPoints, FitResult, geometry_values, mad_outliers, refine, ring_tth
+from ..progress import Task, ensure_task
 
 THIN_POINTS = 4000  # points per intermediate pass: ample for ~0.01 px, a fraction of the cost
 CHOICE_POINTS = 1500  # points per candidate start: enough to tell which predicts the rings

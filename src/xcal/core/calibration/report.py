@@ -19,13 +19,13 @@ import numpy as np
 from matplotlib.backends.backend_pdf import PdfPages
 from pyFAI.geometry import Geometry
 
+from ..errors import XcalError
+from ..geometry.beam import beam_centre
+from ..geometry.refinement import PARAMS, make_geometry
+from ..integration.integrator import Cake, Pattern, calibrant_positions
+from ..io.atomic import atomic_write_bytes, atomic_write_text
 from . import diagnostic_plots as plots
-from .atomic import atomic_write_bytes, atomic_write_text
-from .beam import beam_centre
 from .diagnostics import HARMONIC_MIN_COVERAGE_DEG, Diagnostics
-from .errors import XcalError
-from .integration import Cake, Pattern, calibrant_positions
-from .refinement import PARAMS, make_geometry
 from .session import HC_KEV_A, CalibrationSession
 
 FORMATS = (".html", ".pdf")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .refinement import ring_tth
+from ..geometry.refinement import ring_tth
 
 MIN_DISTANCE = 0.01  # metres: no powder calibration is done closer
 MAX_DISTANCE = 20.0

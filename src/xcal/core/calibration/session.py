@@ -18,22 +18,22 @@ import numpy as np
 from pyFAI.detectors import Detector
 from pyFAI.geometry import Geometry
 
-from ..peaks.picking import RingPicker, pick_single_peak
-from .calibrants import load_calibrant
-from .auto_calibration import AutoCalibration, auto_calibrate
-from .calibration import CalibrationResult, RefineOptions, calibrate, refine_calibration
-from .detectors import detector_mask, make_detector
-from .dead_regions import DeadPixels, find_dead
-from .saturation import SaturatedPixels, find_saturated
-from .errors import DetectorError, FitError, PickError, XcalError
-from .images import Image, load_image
-from .integration import Cake, Integrator, Pattern
-from .masks import MaskModel, read_mask, write_mask
+from ...peaks.picking import RingPicker, pick_single_peak
+from ..errors import DetectorError, FitError, PickError, XcalError
+from ..geometry.detectors import detector_mask, make_detector
+from ..geometry.refinement import geometry_values, new_geometry
+from ..geometry.transforms import ImageTransform, raw_geometry, working_geometry
+from ..integration.integrator import Cake, Integrator, Pattern
+from ..io.calibrants import load_calibrant
+from ..io.images import Image, load_image
+from ..io.poni import read_poni, resolve_legacy, write_poni
+from ..masks.dead_regions import DeadPixels, find_dead
+from ..masks.model import MaskModel, read_mask, write_mask
+from ..masks.saturation import SaturatedPixels, find_saturated
+from ..progress import Task, ensure_task
+from .no_click import AutoCalibration, auto_calibrate
 from .picks import PickGroup, PickSet
-from .poni import read_poni, resolve_legacy, write_poni
-from .progress import Task, ensure_task
-from .refinement import geometry_values, new_geometry
-from .transforms import ImageTransform, raw_geometry, working_geometry
+from .pipeline import CalibrationResult, RefineOptions, calibrate, refine_calibration
 from .trust import Correction, TrustReport, check_calibration
 
 HC_KEV_A = 12.398419843320026  # h·c in keV·Å: λ[Å] = HC_KEV_A / E[keV]

@@ -18,15 +18,15 @@ import numpy as np
 from pyFAI.geometry import Geometry
 from scipy.optimize import least_squares
 
-from ..peaks.ring_profile import RingProfile, ring_profile
-from .calibrants import list_calibrants, load_calibrant
-from .calibration import CalibrationResult, RefineOptions, thin_points
-from .conics import fit_circle
+from ...peaks.ring_profile import RingProfile, ring_profile
+from ..errors import Cancelled, FitError, XcalError
+from ..geometry.conics import fit_circle
+from ..geometry.refinement import ControlPoints, FitResult, beam_centre_sigma_px, make_geometry, refine
+from ..io.calibrants import list_calibrants, load_calibrant
+from ..progress import Task, ensure_task
 from .diagnostics import LEVELS, diagnose_points
-from .errors import Cancelled, FitError, XcalError
-from .progress import Task, ensure_task
-from .refinement import ControlPoints, FitResult, beam_centre_sigma_px, make_geometry, refine
-from .ring_indexing import Indexing, line_tangents, agreement, coincidence, index_rings, score_distance
+from .pipeline import CalibrationResult, RefineOptions, thin_points
+from .ring_indexing import Indexing, agreement, coincidence, index_rings, line_tangents, score_distance
 
 HC_KEV_A = 12.398419843320026
 PROFILE_TOLERANCE = 0.008  # relative radius agreement of a profile peak with a line (tilt-corrected radii)

@@ -18,10 +18,10 @@ from itertools import combinations
 import numpy as np
 from scipy.optimize import differential_evolution, least_squares
 
-from xcal.core.atomic import atomic_write_text
-from xcal.core.conics import Circle, fit_circle
 from xcal.core.errors import PickError
-from xcal.core.refinement import mad_outliers
+from xcal.core.geometry.conics import Circle, fit_circle
+from xcal.core.geometry.refinement import mad_outliers
+from xcal.core.io.atomic import atomic_write_text
 
 SCALE_PX = 1.0  # smallest robust loss scale: a click is good to about a pixel
 MAD_FLOOR_PX = 0.5  # never reject points closer than this many scaled MADs times the floor

@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 from pyFAI.geometry import Geometry
 
-from xcal.core.conics import Circle
 from xcal.core.errors import FitError
-from xcal.core.refinement import new_geometry
+from xcal.core.geometry.conics import Circle
+from xcal.core.geometry.refinement import new_geometry
 
 
 def _two_theta(d_spacing_A: float, wavelength_m: float) -> float:

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xcal.core.circle_fit import MAD_FLOOR_PX, CircleFit, arc_deg, fit_circle_robust
-from xcal.core.circle_profile import ProfilePeak, RadialProfiles
-from xcal.core.conics import Circle
+from xcal.core.circle.fit import MAD_FLOOR_PX, CircleFit, arc_deg, fit_circle_robust
+from xcal.core.circle.profile import ProfilePeak, RadialProfiles
 from xcal.core.errors import PickError
-from xcal.core.refinement import mad_outliers
+from xcal.core.geometry.conics import Circle
+from xcal.core.geometry.refinement import mad_outliers
 from xcal.peaks.coordinates import EllipseCoordinate
 from xcal.peaks.ring_finder import find_rings
 from xcal.peaks.sector_peaks import annulus_pixels, sector_points

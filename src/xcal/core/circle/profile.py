@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage, signal
 
-from xcal.core.conics import Circle
+from xcal.core.geometry.conics import Circle
 
 MIN_COUNT = 20  # pixels in a 1 px wide ring bin for its mean to count
 MIN_SNR = 6.0  # peak height over the standard error of the bin's mean

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from fabio.marccdimage import HEADER_FORMAT, HEADER_NAMES, interpret_header
 
-from xcal.core.detectors import make_detector, suggest_detectors
+from xcal.core.geometry.detectors import make_detector, suggest_detectors
 
 PIXEL_MATCH = 0.01  # relative: a header's pixel size and a detector's agree within 1 %
 PIXEL_RANGE_UM = (1.0, 10_000.0)  # a header value outside is not a pixel size

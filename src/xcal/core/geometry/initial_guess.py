@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 from pyFAI.geometry import Geometry
 
+from ..errors import FitError, PickError
 from .conics import fit_circle, fit_ellipse
 from .detectors import pixel_size
-from .errors import FitError, PickError
 from .refinement import ControlPoints, FitResult, check_fix, new_geometry, refine, ring_tth
 
 

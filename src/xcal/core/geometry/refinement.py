@@ -14,7 +14,7 @@ import numpy as np
 from pyFAI.geometry import Geometry
 from scipy.optimize import least_squares
 
-from .errors import FitError
+from ..errors import FitError
 
 PARAMS = ("dist", "poni1", "poni2", "rot1", "rot2", "rot3", "wavelength")
 DEFAULT_FIX = ("rot3", "wavelength")

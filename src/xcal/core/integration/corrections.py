@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ImageError
-from .images import load_image, split_hdf5_source
+from ..errors import ImageError
+from ..io.images import load_image, split_hdf5_source
 
 
 @dataclass(eq=False)

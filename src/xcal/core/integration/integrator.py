@@ -23,9 +23,9 @@ import numpy as np
 from pyFAI.geometry import Geometry
 from pyFAI.integrator.azimuthal import AzimuthalIntegrator
 
+from ..errors import XcalError
+from ..geometry.refinement import PARAMS, geometry_values, ring_tth
 from .corrections import Corrections
-from .errors import XcalError
-from .refinement import PARAMS, geometry_values, ring_tth
 from .sparse import SparseEngine
 
 UNITS = {"2th_deg": "2θ (°)", "q_nm^-1": "q (nm⁻¹)", "q_A^-1": "q (Å⁻¹)", "d*2_A^-2": "1/d² (Å⁻²)", "r_mm": "r (mm)",

@@ -33,9 +33,9 @@ from pathlib import Path
 import numpy as np
 from pyFAI.geometry import Geometry
 
-from .atomic import atomic_path
-from .errors import XcalError
-from .integration import IntegrationSettings, Pattern
+from ..errors import XcalError
+from ..io.atomic import atomic_path
+from .integrator import IntegrationSettings, Pattern
 
 DEFINITION = "NXazint1d"
 HC_KEV_A = 12.398419843320026  # h·c in keV·Å
@@ -95,7 +95,7 @@ def _group(parent, name: str, nx_class: str, **attrs):
 
 
 def _root(h5, name: str) -> None:
-    from .. import __version__
+    from ... import __version__
 
     h5.attrs["NX_class"] = "NXroot"
     h5.attrs["default"] = "entry"
@@ -126,7 +126,7 @@ def _instrument(entry, geometry: Geometry) -> None:
 
 
 def _reduction(entry, pattern: Pattern, geometry: Geometry, settings: IntegrationSettings, header: Sequence[str]) -> None:
-    from .. import __version__
+    from ... import __version__
 
     reduction = _group(entry, "reduction", "NXprocess")
     reduction["program"] = "xcal"

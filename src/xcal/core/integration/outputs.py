@@ -22,9 +22,9 @@ import numpy as np
 from pyFAI.detectors import Detector
 from pyFAI.geometry import Geometry
 
-from .atomic import atomic_path, atomic_write_bytes, atomic_write_text
-from .errors import XcalError
-from .integration import Cake, IntegrationSettings, Pattern, UNITS
+from ..errors import XcalError
+from ..io.atomic import atomic_path, atomic_write_bytes, atomic_write_text
+from .integrator import UNITS, Cake, IntegrationSettings, Pattern
 
 _AXIS = {"2th_deg": "2theta_deg", "q_nm^-1": "q_nm^-1", "q_A^-1": "q_A^-1", "d_A": "d_A"}
 _CHI_AXIS = {"2th_deg": "2-Theta Angle (Degrees)", "q_nm^-1": "Q (nm^-1)", "q_A^-1": "Q (A^-1)", "d_A": "D-spacing (A)"}

@@ -20,7 +20,7 @@ import numpy as np
 from pyFAI.calibrant import Calibrant
 
 from xcal.core.errors import CalibrantError
-from xcal.core.file_checks import file_problem
+from xcal.core.io.file_checks import file_problem
 
 
 def user_calibrant_dir() -> Path:

@@ -33,12 +33,12 @@ from PIL import Image as PILImage
 from pyFAI.detectors import Detector
 from pyFAI.geometry import Geometry
 
-from .errors import FitError, GeometryFileError
+from ..errors import FitError, GeometryFileError
+from ..geometry.transforms import raw_geometry
 from .poni import write_poni
-from .transforms import raw_geometry
 
 if TYPE_CHECKING:
-    from .session import CalibrationSession
+    from ..calibration.session import CalibrationSession
 
 DIOPTAS_ORIENTATION = 2
 """Orientation of the raw image whose numbers Dioptas uses (as orientation 3) on its flipped image."""

@@ -16,11 +16,11 @@ import struct
 import threading
 import zlib
 from collections.abc import Iterator
-from typing import BinaryIO, NoReturn
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import BinaryIO, NoReturn
 
 import fabio
 import fabio.cbfimage
@@ -30,14 +30,14 @@ import fabio.mar345image
 import fabio.numpyimage
 import fabio.openimage
 import fabio.tifimage
-from fabio.fabioimage import FabioImage
 import h5py
 import hdf5plugin  # noqa: F401  (registers the compression filters used by detectors)
 import numpy as np
+from fabio.fabioimage import FabioImage
 from PIL import Image as PILImage
 
 from xcal.core.errors import ImageError
-from xcal.core.file_checks import file_problem, npy_problem
+from xcal.core.io.file_checks import file_problem, npy_problem
 
 HDF5_EXTENSIONS = frozenset({"h5", "hdf5", "hdf", "nxs", "nx5", "cxi"})
 # fabio claims these extensions too, but they hold headers or arbitrary bytes, not images.

@@ -23,9 +23,9 @@ from pyFAI.geometry import Geometry
 from pyFAI.io.ponifile import PoniFile
 from scipy import ndimage
 
-from xcal.core.atomic import atomic_write_text
 from xcal.core.errors import DetectorError, GeometryFileError
-from xcal.core.file_checks import decimal_number, file_problem, os_error_reason
+from xcal.core.io.atomic import atomic_write_text
+from xcal.core.io.file_checks import decimal_number, file_problem, os_error_reason
 
 LEGACY_ORIENTATION = 2
 """Orientation that makes the numbers of a legacy Dioptas file fit the raw (unflipped) array."""

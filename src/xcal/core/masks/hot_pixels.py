@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from .progress import Task, ensure_task
+from ..progress import Task, ensure_task
 
 MAD_TO_SIGMA = 1.4826
 _CONTRAST = 2.0  # a hot pixel rises this many times higher than its second brightest neighbour

@@ -23,14 +23,14 @@ import numpy as np
 from pyFAI.geometry import Geometry
 from scipy import ndimage
 
-from . import mask_shapes
-from .atomic import atomic_path, atomic_writer
-from .dioptas_files import image_rows, tiff_mask
-from .errors import ImageError, XcalError
-from .file_checks import file_problem, npy_problem
-from .images import read_pixels
-from .mask_shapes import AngleMaps, Region
-from .transforms import ImageTransform
+from ..errors import ImageError, XcalError
+from ..geometry.transforms import ImageTransform
+from ..io.atomic import atomic_path, atomic_writer
+from ..io.dioptas_files import image_rows, tiff_mask
+from ..io.file_checks import file_problem, npy_problem
+from ..io.images import read_pixels
+from . import shapes as mask_shapes
+from .shapes import AngleMaps, Region
 
 MASK_SUFFIXES = (".mask", ".edf", ".npy")  # what write_mask writes; .tif/.tiff too, in the image's rows
 MAX_UNDO = 100

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from pyFAI.geometry import Geometry
 
-from .refinement import geometry_values, new_geometry
+from ..geometry.refinement import geometry_values, new_geometry
 
 
 @dataclass(frozen=True)
