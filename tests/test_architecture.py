@@ -156,3 +156,15 @@ def test_only_the_application_knows_the_main_window() -> None:
             if isinstance(node, ast.ImportFrom) and (node.module or "").endswith("main_window"):
                 importers.append(path.stem)
     assert importers == ["app"]
+
+
+def test_help_and_version_do_not_import_pyfai() -> None:
+    """pyFAI takes a second to import: ``xcal --help``, ``--version`` and a command's ``--help`` never need it."""
+    code = ("import sys\nfrom xcal.cli import main\n"
+            "for argv in (['--help'], ['--version'], ['calibrate', '--help'], ['integrate', '--help']):\n"
+            "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+            "print('IMPORTED', sorted(m for m in ('pyFAI', 'fabio', 'h5py', 'PyQt5') if m in sys.modules))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "usage: xcal integrate" in run.stdout
+    assert run.stdout.strip().splitlines()[-1] == "IMPORTED []"

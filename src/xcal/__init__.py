@@ -1,6 +1,7 @@
 """xcal: calibration of 2D X-ray diffraction detectors, built on pyFAI.
 
-The headless API lives in :mod:`xcal.api`; the Qt application in :mod:`xcal.gui`.
+The headless engine lives in :mod:`xcal.core` (and :mod:`xcal.peaks`), the command line in
+:mod:`xcal.cli`, the Qt application in :mod:`xcal.gui`.
 """
 
 __version__ = "0.1.0"

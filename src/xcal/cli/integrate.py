@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..core.errors import XcalError
-from ..core.integration.outputs import CAKE_FORMATS, PATTERN_FORMATS
+from ..core.integration.formats import CAKE_FORMATS, PATTERN_FORMATS
 from .options import ranged
 from .progress import TextProgress
 

@@ -10,8 +10,9 @@ from .options import apply_mask, check_outputs, session_for
 
 def cmd_view(args) -> int:
     """``xcal cake`` and ``xcal pattern``: the format follows the extension of ``-o``."""
+    from ..core.integration.formats import SIGMA_FORMATS
     from ..core.integration.integrator import calibrant_positions
-    from ..core.integration.outputs import SIGMA_FORMATS, geometry_header, pattern_format, write_cake, write_pattern
+    from ..core.integration.outputs import geometry_header, pattern_format, write_cake, write_pattern
 
     check_outputs(args, [("-o", args.output)], [args.image, args.poni, args.mask, args.calibrant])
     session = session_for(args)

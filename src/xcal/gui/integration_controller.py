@@ -30,8 +30,9 @@ from ..core.beamtime.sample import (
 )
 from ..core.errors import XcalError
 from ..core.integration.corrections import Corrections
+from ..core.integration.formats import CAKE_FORMATS, PATTERN_FORMATS
 from ..core.integration.integrator import UNITS, IntegrationSettings, Integrator
-from ..core.integration.outputs import CAKE_FORMATS, PATTERN_FORMATS, check_format_unit, write_cake
+from ..core.integration.outputs import check_format_unit, write_cake
 from ..core.io.calibrants import load_calibrant
 from ..core.io.images import image_files_in_folder, load_image, split_hdf5_source
 from ..core.progress import Task

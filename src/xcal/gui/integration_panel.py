@@ -26,8 +26,8 @@ from PyQt5.QtWidgets import (
     QWidget,
 )
 
+from ..core.integration.formats import PATTERN_FORMATS
 from ..core.integration.integrator import IntegrationSettings
-from ..core.integration.outputs import PATTERN_FORMATS
 from ..core.io.calibrants import list_calibrants
 from .settings import Settings
 

@@ -21,8 +21,9 @@ from pyFAI.geometry import Geometry
 from ..errors import ImageError, XcalError
 from ..geometry.detectors import detector_mask
 from ..integration.corrections import Corrections
+from ..integration.formats import SIGMA_FORMATS
 from ..integration.integrator import IntegrationSettings, Integrator
-from ..integration.outputs import SIGMA_FORMATS, write_cake, write_pattern
+from ..integration.outputs import write_cake, write_pattern
 from ..io.atomic import process_running
 from ..io.images import load_image
 

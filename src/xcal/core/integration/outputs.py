@@ -24,17 +24,11 @@ from pyFAI.geometry import Geometry
 
 from ..errors import XcalError
 from ..io.atomic import atomic_path, atomic_write_bytes, atomic_write_text
+from .formats import CAKE_SUFFIXES, PATTERN_SUFFIXES
 from .integrator import UNITS, Cake, IntegrationSettings, Pattern
 
 _AXIS = {"2th_deg": "2theta_deg", "q_nm^-1": "q_nm^-1", "q_A^-1": "q_A^-1", "d_A": "d_A"}
 _CHI_AXIS = {"2th_deg": "2-Theta Angle (Degrees)", "q_nm^-1": "Q (nm^-1)", "q_A^-1": "Q (A^-1)", "d_A": "D-spacing (A)"}
-PATTERN_FORMATS = ("xy", "dat", "chi", "fxye", "nxs")
-CAKE_FORMATS = ("tif", "npy", "png")
-SIGMA_FORMATS = ("dat", "fxye", "nxs")  # the pattern formats that carry the standard errors
-# file extension → format (GSAS-II opens NeXus patterns only as .h5 or .hdf)
-PATTERN_SUFFIXES = {"xy": "xy", "dat": "dat", "chi": "chi", "fxye": "fxye", "nxs": "nxs", "h5": "nxs", "hdf5": "nxs",
-                    "hdf": "nxs"}
-CAKE_SUFFIXES = {"tif": "tif", "tiff": "tif", "npy": "npy", "png": "png"}
 
 
 def pattern_format(path: str | Path, unit: str | None = None) -> str:
