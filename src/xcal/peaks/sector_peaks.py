@@ -81,20 +81,62 @@ class Candidates:
 
 
 def annulus_pixels(data: np.ndarray, invalid: np.ndarray, coord: EllipseCoordinate, half: float) -> Candidates:
-    """Valid pixels with |radial - 1| < ``half`` around an ellipse, over its bounding box only."""
+    """Valid pixels with |radial - 1| < ``half`` around an ellipse, in row-major order.
+
+    Only the pixels of each row's chords through the annulus are evaluated, not its whole bounding
+    box: a thin annulus around a large ring covers a few percent of the box, and this runs at every
+    growth step of a click's trace.
+    """
     h, w = data.shape
     reach = max(coord.a, coord.b) * (1 + half) + 2
     r0, r1 = int(max(coord.row - reach, 0)), int(min(coord.row + reach + 1, h))
     c0, c1 = int(max(coord.col - reach, 0)), int(min(coord.col + reach + 1, w))
     if r0 >= r1 or c0 >= c1:
         return Candidates(*(np.empty(0) for _ in range(5)))
-    rows, cols = np.ogrid[r0:r1, c0:c1]
+    ri, ci = _annulus_candidates(coord, half, r0, r1, c0, c1)
+    rows, cols = ri.astype(np.float64), ci.astype(np.float64)
     radial = coord.radial(rows, cols)
-    inside = (np.abs(radial - 1.0) < half) & ~invalid[r0:r1, c0:c1]
-    rr, cc = np.nonzero(inside)
-    values = data[r0:r1, c0:c1][inside].astype(np.float64)
-    rr, cc = (rr + r0).astype(np.float64), (cc + c0).astype(np.float64)
-    return Candidates(rr, cc, values, radial[inside], coord.azimuth(rr, cc))
+    inside = (np.abs(radial - 1.0) < half) & ~invalid[ri, ci]
+    rr, cc = rows[inside], cols[inside]
+    return Candidates(rr, cc, data[ri[inside], ci[inside]].astype(np.float64), radial[inside], coord.azimuth(rr, cc))
+
+
+def _annulus_candidates(coord: EllipseCoordinate, half: float, r0: int, r1: int, c0: int,
+                        c1: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel indices (rows, cols), row-major, of a superset of the annulus within rows r0:r1, cols c0:c1.
+
+    Each row crosses the outer ellipse (radial 1 + half) in one chord and the inner one
+    (radial 1 - half) in a shorter chord inside it; the candidates are the outer chord minus the
+    inner one, both widened by a pixel so that rounding never loses an annulus pixel.
+    """
+    dy = np.arange(r0, r1, dtype=np.float64) - coord.row
+    c, s = np.cos(coord.angle), np.sin(coord.angle)
+    # radial**2 = qa dx**2 + qb dx + qc, a quadratic in dx = col - coord.col for each row.
+    qa = c * c / coord.a**2 + s * s / coord.b**2
+    qb = 2 * c * s * (1 / coord.a**2 - 1 / coord.b**2) * dy
+    qc = (s * s / coord.a**2 + c * c / coord.b**2) * dy * dy
+
+    def chord(rho: float) -> tuple[np.ndarray, np.ndarray]:
+        disc = qb * qb - 4 * qa * (qc - rho * rho)
+        root = np.sqrt(np.maximum(disc, 0.0))
+        left, right = coord.col + (-qb - root) / (2 * qa), coord.col + (-qb + root) / (2 * qa)
+        return np.where(disc >= 0, left, np.inf), np.where(disc >= 0, right, -np.inf)
+
+    out_l, out_r = chord(1 + half)
+    in_l, in_r = chord(max(1 - half, 0.0))
+    start = np.clip(np.floor(out_l) - 1, c0, c1).astype(np.int64)  # outer chord [start, stop)
+    stop = np.clip(np.ceil(out_r) + 2, c0, c1).astype(np.int64)
+    stop = np.maximum(stop, start)
+    hole_l = np.clip(np.ceil(in_l) + 1, start, stop).astype(np.int64)  # inner chord [hole_l, hole_r) is skipped
+    hole_r = np.clip(np.floor(in_r), hole_l, stop).astype(np.int64)
+    seg_start = np.column_stack([start, hole_r]).ravel()  # left then right segment of each row
+    seg_stop = np.column_stack([hole_l, stop]).ravel()
+    seg_row = np.repeat(np.arange(r0, r1), 2)
+    length = seg_stop - seg_start
+    total = int(length.sum())
+    offsets = np.cumsum(length) - length
+    cols = np.arange(total, dtype=np.int64) - np.repeat(offsets - seg_start, length)
+    return np.repeat(seg_row, length), cols
 
 
 def _sums(index: np.ndarray, n: int, *weights: np.ndarray) -> list[np.ndarray]:
